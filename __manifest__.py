@@ -1,0 +1,25 @@
+{
+    "name": "Practice Billing",
+    "summary": "Monthly billing for therapy and private practices: sessions from the calendar "
+    "become one invoice per client, with superbills, statements and delivery.",
+    "version": "18.0.1.0.0",
+    "category": "Accounting/Accounting",
+    "author": "Practice Billing",
+    "website": "https://github.com/practice-billing/practice_billing",
+    "license": "LGPL-3",
+    "depends": ["account", "calendar", "portal", "mail", "contacts"],
+    "data": [
+        "security/practice_billing_groups.xml",
+        "security/ir.model.access.csv",
+        "views/calendar_event_views.xml",
+        "views/res_partner_views.xml",
+        "views/res_config_settings_views.xml",
+        "views/product_template_views.xml",
+        "views/menus.xml",
+    ],
+    "demo": [
+        "data/demo/practice_billing_demo.xml",
+    ],
+    "application": True,
+    "installable": True,
+}

@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# Practice Billing developer entry point.
+#   ./dev.sh start   prepare everything and run Odoo with the demo practice on :8069
+#   ./dev.sh test    run the whole suite (pytest-odoo --odoo-http) plus ruff and pylint-odoo
+# Odoo 18 source: $ODOO_SRC, else $PB_CACHE/odoo (default ~/.cache/practice-billing/odoo);
+# `start` clones upstream 18.0 there when neither exists.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+PB_CACHE=${PB_CACHE:-$HOME/.cache/practice-billing}
+ODOO_DEFAULT=$PB_CACHE/odoo
+VENV=${PB_VENV:-$PB_CACHE/venv}
+BUILD=$REPO/.build
+PORT=${PB_PORT:-8069}
+DB=${PB_DB:-practice_billing}
+
+say() { printf '\033[1m[practice-billing]\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[31m[practice-billing] ERROR:\033[0m %s\n' "$*" >&2; exit 1; }
+
+is_odoo18() { [[ -x "$1/odoo-bin" || -f "$1/odoo-bin" ]] && [[ -f "$1/requirements.txt" && -d "$1/addons" ]] &&
+  grep -q "version_info = (18, 0" "$1/odoo/release.py" 2>/dev/null; }
+
+find_odoo() { # $1 = "clone" to fetch upstream when nothing is found
+  if [[ -n "${ODOO_SRC:-}" ]]; then
+    is_odoo18 "$ODOO_SRC" || die "ODOO_SRC=$ODOO_SRC is not an Odoo 18.0 source tree (odoo-bin, odoo/, addons/, requirements.txt)."
+    echo "$ODOO_SRC"; return
+  fi
+  if is_odoo18 "$ODOO_DEFAULT"; then echo "$ODOO_DEFAULT"; return; fi
+  if [[ "${1:-}" == clone ]]; then
+    say "ODOO_SRC is unset and $ODOO_DEFAULT is empty: cloning upstream odoo 18.0 there (a few minutes)."
+    mkdir -p "$PB_CACHE"
+    git clone --depth 1 --branch 18.0 https://github.com/odoo/odoo.git "$ODOO_DEFAULT" >&2 ||
+      die "Could not clone Odoo 18.0. Set ODOO_SRC=/path/to/odoo-18.0 (a checkout of the 18.0 branch) and run again."
+    echo "$ODOO_DEFAULT"; return
+  fi
+  die "No Odoo 18.0 source found. Set ODOO_SRC=/path/to/odoo-18.0 (odoo-bin, odoo/, addons/, requirements.txt), or put it at $ODOO_DEFAULT, or run ./dev.sh start once to clone it there."
+}
+
+ensure_system() {
+  local missing=()
+  command -v pg_ctlcluster >/dev/null || missing+=(postgresql)
+  command -v pg_config >/dev/null || missing+=(libpq-dev)
+  [[ -f /usr/include/ldap.h ]] || missing+=(libldap2-dev)
+  [[ -f /usr/include/sasl/sasl.h ]] || missing+=(libsasl2-dev)
+  command -v wkhtmltopdf >/dev/null || missing+=(wkhtmltopdf)
+  command -v chromium >/dev/null || missing+=(chromium)
+  command -v pdftotext >/dev/null || missing+=(poppler-utils)
+  [[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]] || missing+=(fonts-dejavu-core)
+  ((${#missing[@]})) || return 0
+  if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+    say "Installing system packages: ${missing[*]}"
+    apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2 ||
+      die "apt-get could not install: ${missing[*]}"
+  else
+    die "Missing system packages: ${missing[*]}. Install them with: sudo apt-get install ${missing[*]}"
+  fi
+}
+
+ensure_postgres() {
+  if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+    say "PostgreSQL is down: starting it."
+    local ver; ver=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -1)
+    [[ -n "$ver" ]] || die "PostgreSQL is not installed: apt-get install postgresql"
+    pg_ctlcluster --skip-systemctl-redirect "$ver" main start >&2 || die "Could not start PostgreSQL $ver (pg_ctlcluster $ver main start)."
+    for _ in $(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+  fi
+  local me; me=$(id -un)
+  if ! psql -h 127.0.0.1 -d postgres -Atc 'select 1' >/dev/null 2>&1; then
+    say "Creating PostgreSQL role $me."
+    su postgres -c "createuser --createdb --superuser $me" >&2 || die "Create a PostgreSQL role for $me: sudo -u postgres createuser -s $me"
+  fi
+}
+
+ensure_venv() { # $1 = odoo source
+  local src=$1 stamp
+  stamp=$(cat "$src/requirements.txt" "$REPO/requirements-dev.txt" | sha1sum | cut -c1-12)
+  [[ -f "$VENV/.stamp-$stamp" ]] && return 0
+  say "Preparing the virtualenv $VENV (Odoo requirements + dev tools, about a minute)."
+  [[ -x "$VENV/bin/python" ]] || python3 -m venv "$VENV"
+  local pip="$VENV/bin/pip --disable-pip-version-check -q"
+  $pip install 'setuptools<70' wheel >&2
+  # cbor2 5.4.2 (pinned for Python < 3.12) does not build here; 5.4.6 has wheels.
+  sed -e 's/^cbor2==5\.4\.2/cbor2==5.4.6/' "$src/requirements.txt" > "$VENV/odoo-requirements.txt"
+  $pip install --no-build-isolation -r "$VENV/odoo-requirements.txt" >&2
+  $pip install -r "$REPO/requirements-dev.txt" >&2
+  rm -f "$VENV"/.stamp-* && touch "$VENV/.stamp-$stamp"
+}
+
+write_config() { # $1 = odoo source; addons path holds a link named after the addon
+  mkdir -p "$BUILD/addons"
+  ln -sfn "$REPO" "$BUILD/addons/practice_billing"
+  cat > "$BUILD/odoo.conf" <<CONF
+[options]
+addons_path = $1/addons,$1/odoo/addons,$BUILD/addons
+db_host = 127.0.0.1
+db_port = 5432
+db_user = $(id -un)
+admin_passwd = admin
+http_port = $PORT
+data_dir = $BUILD/data
+CONF
+}
+
+prepare() { # $1 = clone|noclone ; sets ODOO
+  ensure_system
+  ODOO=$(find_odoo "$1")
+  ensure_postgres
+  ensure_venv "$ODOO"
+  write_config "$ODOO"
+  export PYTHONPATH="$ODOO${PYTHONPATH:+:$PYTHONPATH}"
+}
+
+odoo_bin() { "$VENV/bin/python" "$ODOO/odoo-bin" -c "$BUILD/odoo.conf" "$@"; }
+
+cmd_start() {
+  prepare clone
+  if ! psql -h 127.0.0.1 -d postgres -Atc "select 1 from pg_database where datname='$DB'" | grep -q 1; then
+    say "Creating database $DB with Practice Billing and its demo practice (about a minute)."
+    odoo_bin -d "$DB" -i practice_billing --stop-after-init --log-level=warn
+  else
+    say "Updating Practice Billing in the existing database $DB."
+    odoo_bin -d "$DB" -u practice_billing --stop-after-init --log-level=warn
+  fi
+  say "Odoo runs on http://localhost:$PORT  (database $DB, login admin / password admin). Ctrl-C stops it."
+  exec "$VENV/bin/python" "$ODOO/odoo-bin" -c "$BUILD/odoo.conf" -d "$DB" --db-filter="^$DB\$"
+}
+
+cmd_test() {
+  prepare noclone
+  local db="pb_test_$$" log="$BUILD/install-$$.log" rc=0
+  trap 'dropdb -h 127.0.0.1 --if-exists '"$db"' 2>/dev/null || true' EXIT
+  say "Lint: ruff and pylint-odoo."
+  (cd "$REPO" && "$VENV/bin/ruff" format --check . && "$VENV/bin/ruff" check .) || die "ruff found problems (ruff format . / ruff check --fix .)."
+  (cd "$REPO" && "$VENV/bin/pylint" --rcfile=.pylintrc --load-plugins=pylint_odoo $(git ls-files '*.py' | grep -v '^bench/')) ||
+    die "pylint-odoo found problems (see above)."
+  say "Installing practice_billing with demo data into $db (must log no WARNING or ERROR)."
+  odoo_bin -d "$db" -i practice_billing --stop-after-init --http-port=0 > "$log" 2>&1 || { tail -50 "$log"; die "Install failed."; }
+  if grep -E " (WARNING|ERROR|CRITICAL) " "$log"; then die "The install logged warnings or errors (above; full log: $log)."; fi
+  say "Running the suite (pytest-odoo, HttpCases in Chromium)."
+  cd "$BUILD/addons/practice_billing"
+  "$VENV/bin/pytest" -p no:cacheprovider --odoo-config="$BUILD/odoo.conf" --odoo-database="$db" --odoo-http \
+    --odoo-log-level=warn tests "$@" || rc=$?
+  return $rc
+}
+
+case "${1:-}" in
+  start) shift; cmd_start "$@" ;;
+  test) shift; cmd_test "$@" ;;
+  *) echo "usage: ./dev.sh start | ./dev.sh test [pytest args]" >&2; exit 2 ;;
+esac

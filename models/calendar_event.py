@@ -1,0 +1,198 @@
+from odoo import api, fields, models
+from odoo.exceptions import UserError
+from odoo.osv import expression
+
+BILLING_STATES = [
+    ("not_billable", "Not billable"),
+    ("upcoming", "Upcoming"),
+    ("uninvoiced", "Uninvoiced"),
+    ("invoiced", "Invoiced"),
+]
+ATTENDANCE = [
+    ("attended", "Attended"),
+    ("late_cancel", "Late cancellation"),
+    ("no_show", "No-show"),
+    ("cancelled", "Cancelled"),
+]
+# Invoice states in which a session counts as billed; a cancelled invoice frees it.
+BILLED_INVOICE_STATES = ("draft", "posted")
+
+
+class CalendarEvent(models.Model):
+    """A calendar event with a client and a service is a billable session."""
+
+    _inherit = "calendar.event"
+    # With the session -> line link single-valued, this makes the pairing one-to-one: a
+    # session is billed by at most one line, and a line bills at most one session.
+    _sql_constraints = [
+        (
+            "billing_invoice_line_unique",
+            "unique(billing_invoice_line_id)",
+            "An invoice line can bill only one session.",
+        ),
+    ]
+
+    billing_company_id = fields.Many2one(
+        "res.company",
+        string="Practice",
+        default=lambda self: self.env.company,
+        index=True,
+    )
+    billing_currency_id = fields.Many2one(related="billing_company_id.currency_id")
+    billing_client_id = fields.Many2one(
+        "res.partner",
+        string="Client",
+        compute="_compute_billing_client_id",
+        store=True,
+        readonly=False,
+        index="btree_not_null",
+        help="The client billed for this session. Defaults to the one attendee who is not "
+        "practice staff; the organizer is the clinician, never the client.",
+    )
+    billing_product_id = fields.Many2one(
+        "product.product",
+        string="Service",
+        domain=[("type", "=", "service")],
+        help="The service delivered, with its CPT code and standard fee.",
+    )
+    billing_fee = fields.Monetary(
+        string="Fee",
+        currency_field="billing_currency_id",
+        compute="_compute_billing_fee",
+        store=True,
+        readonly=False,
+        help="Defaults to the service's sales price; override it for this session only.",
+    )
+    billing_attendance = fields.Selection(
+        ATTENDANCE,
+        string="Attendance",
+        default="attended",
+        required=True,
+        help="Cancelled sessions are never billed.",
+    )
+    billing_invoice_line_id = fields.Many2one(
+        "account.move.line",
+        string="Invoice Line",
+        copy=False,
+        readonly=True,
+        index="btree_not_null",
+        ondelete="set null",
+        help="The invoice line that bills this session.",
+    )
+    billing_invoice_id = fields.Many2one(
+        related="billing_invoice_line_id.move_id", string="Invoice"
+    )
+    # Stored so that billing_state can be searched without reading accounting records.
+    billing_invoice_state = fields.Selection(
+        related="billing_invoice_line_id.parent_state", store=True, string="Invoice Status"
+    )
+    billing_state = fields.Selection(
+        BILLING_STATES,
+        string="Billing Status",
+        compute="_compute_billing_state",
+        search="_search_billing_state",
+        help="Evaluated now: Upcoming sessions have not started; Uninvoiced ones have "
+        "happened and wait for the next billing run; Invoiced ones are on a draft or "
+        "posted invoice.",
+    )
+
+    # ------------------------------------------------------------------ computes
+    def _billing_client_candidates(self):
+        """Attendees who can be the billed client: everyone but staff and the organizer."""
+        self.ensure_one()
+        staff = self.partner_ids.sudo().filtered(
+            lambda p: p.user_ids.filtered(lambda u: not u.share)
+        )
+        return self.partner_ids - staff - self.user_id.partner_id
+
+    @api.depends("partner_ids", "user_id")
+    def _compute_billing_client_id(self):
+        for event in self:
+            client = event.billing_client_id
+            # A billed session keeps its client; an explicit choice among attendees too.
+            if not event.billing_invoice_line_id:
+                candidates = event._billing_client_candidates()
+                if client not in candidates and len(candidates) == 1:
+                    client = candidates
+            event.billing_client_id = client
+
+    @api.depends("billing_product_id")
+    def _compute_billing_fee(self):
+        for event in self:
+            if event.billing_product_id and not event.billing_invoice_line_id:
+                event.billing_fee = event.billing_product_id.lst_price
+            else:
+                event.billing_fee = event.billing_fee
+
+    @api.depends(
+        "billing_client_id",
+        "billing_product_id",
+        "billing_fee",
+        "billing_attendance",
+        "billing_invoice_state",
+        "start",
+    )
+    def _compute_billing_state(self):
+        now = fields.Datetime.now()
+        for event in self:
+            if event.billing_invoice_state in BILLED_INVOICE_STATES:
+                event.billing_state = "invoiced"
+            elif not event._billing_is_billable():
+                event.billing_state = "not_billable"
+            elif event.start > now:
+                event.billing_state = "upcoming"
+            else:
+                event.billing_state = "uninvoiced"
+
+    def _billing_is_billable(self):
+        """Whether this session is to be billed at all (regardless of when)."""
+        self.ensure_one()
+        return bool(
+            self.billing_client_id
+            and self.billing_product_id
+            and self.billing_fee > 0
+            and self.billing_attendance != "cancelled"
+        )
+
+    # ------------------------------------------------------------------ search
+    @api.model
+    def _billing_billable_domain(self):
+        """Domain of sessions that are to be billed at all; mirrors _billing_is_billable."""
+        return [
+            ("billing_client_id", "!=", False),
+            ("billing_product_id", "!=", False),
+            ("billing_fee", ">", 0),
+            ("billing_attendance", "!=", "cancelled"),
+        ]
+
+    @api.model
+    def _billing_state_domain(self, state, now=None):
+        """Domain of the sessions whose billing_state is ``state`` at ``now``."""
+        now = now or fields.Datetime.now()
+        invoiced = [("billing_invoice_state", "in", BILLED_INVOICE_STATES)]
+        not_invoiced = [
+            "|",
+            ("billing_invoice_state", "=", False),
+            ("billing_invoice_state", "=", "cancel"),
+        ]
+        billable = self._billing_billable_domain()
+        domains = {
+            "invoiced": invoiced,
+            "not_billable": expression.AND(
+                [not_invoiced, expression.distribute_not(["!", *expression.AND([billable])])]
+            ),
+            "upcoming": expression.AND([billable, not_invoiced, [("start", ">", now)]]),
+            "uninvoiced": expression.AND([billable, not_invoiced, [("start", "<=", now)]]),
+        }
+        return domains[state]
+
+    def _search_billing_state(self, operator, value):
+        if operator not in ("=", "!=", "in", "not in"):
+            raise UserError(self.env._("Billing status can only be compared with = or in."))
+        values = {value} if isinstance(value, str) or not value else set(value)
+        values.discard(False)
+        if operator in ("!=", "not in"):
+            values = {state for state, _label in BILLING_STATES} - values
+        if not values:
+            return expression.FALSE_DOMAIN
+        return expression.OR([self._billing_state_domain(state) for state in sorted(values)])

@@ -1,0 +1,31 @@
+from odoo import fields, models
+
+
+class ResConfigSettings(models.TransientModel):
+    _inherit = "res.config.settings"
+
+    billing_auto_invoice = fields.Boolean(
+        related="company_id.billing_auto_invoice", readonly=False
+    )
+    billing_invoice_schedule = fields.Selection(
+        related="company_id.billing_invoice_schedule", readonly=False
+    )
+    billing_auto_superbill = fields.Boolean(
+        related="company_id.billing_auto_superbill", readonly=False
+    )
+    billing_auto_statement = fields.Boolean(
+        related="company_id.billing_auto_statement", readonly=False
+    )
+    billing_default_delivery_method = fields.Selection(
+        related="company_id.billing_default_delivery_method", readonly=False
+    )
+    billing_past_due_reminder = fields.Boolean(
+        related="company_id.billing_past_due_reminder", readonly=False
+    )
+    billing_past_due_days = fields.Integer(
+        related="company_id.billing_past_due_days", readonly=False
+    )
+    # The practice's clock: billing periods start at midnight in this time zone.
+    billing_practice_tz = fields.Selection(
+        related="company_id.partner_id.tz", string="Practice Time Zone", readonly=False
+    )
