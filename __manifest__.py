@@ -20,6 +20,11 @@
     "demo": [
         "data/demo/practice_billing_demo.xml",
     ],
+    "assets": {
+        "web.assets_tests": [
+            "practice_billing/static/src/tests/tours/*.js",
+        ],
+    },
     "application": True,
     "installable": True,
 }

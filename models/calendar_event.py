@@ -18,6 +18,10 @@ ATTENDANCE = [
 BILLED_INVOICE_STATES = ("draft", "posted")
 
 
+# Billing data is the practice's business: internal users only, never portal clients.
+STAFF = "base.group_user"
+
+
 class CalendarEvent(models.Model):
     """A calendar event with a client and a service is a billable session."""
 
@@ -37,8 +41,9 @@ class CalendarEvent(models.Model):
         string="Practice",
         default=lambda self: self.env.company,
         index=True,
+        groups=STAFF,
     )
-    billing_currency_id = fields.Many2one(related="billing_company_id.currency_id")
+    billing_currency_id = fields.Many2one(related="billing_company_id.currency_id", groups=STAFF)
     billing_client_id = fields.Many2one(
         "res.partner",
         string="Client",
@@ -48,12 +53,14 @@ class CalendarEvent(models.Model):
         index="btree_not_null",
         help="The client billed for this session. Defaults to the one attendee who is not "
         "practice staff; the organizer is the clinician, never the client.",
+        groups=STAFF,
     )
     billing_product_id = fields.Many2one(
         "product.product",
         string="Service",
         domain=[("type", "=", "service")],
         help="The service delivered, with its CPT code and standard fee.",
+        groups=STAFF,
     )
     billing_fee = fields.Monetary(
         string="Fee",
@@ -62,6 +69,7 @@ class CalendarEvent(models.Model):
         store=True,
         readonly=False,
         help="Defaults to the service's sales price; override it for this session only.",
+        groups=STAFF,
     )
     billing_attendance = fields.Selection(
         ATTENDANCE,
@@ -69,6 +77,7 @@ class CalendarEvent(models.Model):
         default="attended",
         required=True,
         help="Cancelled sessions are never billed.",
+        groups=STAFF,
     )
     billing_invoice_line_id = fields.Many2one(
         "account.move.line",
@@ -78,13 +87,19 @@ class CalendarEvent(models.Model):
         index="btree_not_null",
         ondelete="set null",
         help="The invoice line that bills this session.",
+        groups=STAFF,
     )
     billing_invoice_id = fields.Many2one(
-        related="billing_invoice_line_id.move_id", string="Invoice"
+        related="billing_invoice_line_id.move_id",
+        string="Invoice",
+        groups=STAFF,
     )
     # Stored so that billing_state can be searched without reading accounting records.
     billing_invoice_state = fields.Selection(
-        related="billing_invoice_line_id.parent_state", store=True, string="Invoice Status"
+        related="billing_invoice_line_id.parent_state",
+        store=True,
+        string="Invoice Status",
+        groups=STAFF,
     )
     billing_state = fields.Selection(
         BILLING_STATES,
@@ -94,6 +109,7 @@ class CalendarEvent(models.Model):
         help="Evaluated now: Upcoming sessions have not started; Uninvoiced ones have "
         "happened and wait for the next billing run; Invoiced ones are on a draft or "
         "posted invoice.",
+        groups=STAFF,
     )
 
     # ------------------------------------------------------------------ computes

@@ -4,9 +4,7 @@ from odoo import fields, models
 class ResConfigSettings(models.TransientModel):
     _inherit = "res.config.settings"
 
-    billing_auto_invoice = fields.Boolean(
-        related="company_id.billing_auto_invoice", readonly=False
-    )
+    billing_auto_invoice = fields.Boolean(related="company_id.billing_auto_invoice", readonly=False)
     billing_invoice_schedule = fields.Selection(
         related="company_id.billing_invoice_schedule", readonly=False
     )

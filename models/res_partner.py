@@ -4,6 +4,9 @@ from odoo import api, fields, models
 
 from .res_company import DELIVERY_METHODS
 
+# Billing data is the practice's business: internal users only, never portal clients.
+STAFF = "base.group_user"
+
 
 class ResPartner(models.Model):
     """A partner who attends sessions is a client of the practice."""
@@ -17,31 +20,42 @@ class ResPartner(models.Model):
         # never rewrite how existing clients already receive their documents.
         default=lambda self: self.env.company.billing_default_delivery_method,
         help="How this client receives invoices, superbills and statements.",
+        groups=STAFF,
     )
     billing_needs_superbill = fields.Boolean(
         string="Needs Superbills",
         help="The client pays out of pocket and seeks reimbursement from their insurer.",
+        groups=STAFF,
     )
     billing_session_ids = fields.One2many(
-        "calendar.event", "billing_client_id", string="Sessions"
+        "calendar.event",
+        "billing_client_id",
+        string="Sessions",
+        groups=STAFF,
     )
     billing_uninvoiced_amount = fields.Monetary(
         string="Uninvoiced",
         compute="_compute_billing_uninvoiced",
         currency_field="currency_id",
         help="Sessions that have happened, are billable and are not on an invoice yet.",
+        groups=STAFF,
     )
     billing_uninvoiced_count = fields.Integer(
-        string="Uninvoiced Sessions", compute="_compute_billing_uninvoiced"
+        string="Uninvoiced Sessions",
+        compute="_compute_billing_uninvoiced",
+        groups=STAFF,
     )
     billing_balance = fields.Monetary(
         string="Balance",
         compute="_compute_billing_balance",
         currency_field="currency_id",
         help="What the client owes on posted invoices, less unapplied payments and credits.",
+        groups=STAFF,
     )
     billing_invoice_count = fields.Integer(
-        string="Client Invoices", compute="_compute_billing_invoice_count"
+        string="Client Invoices",
+        compute="_compute_billing_invoice_count",
+        groups=STAFF,
     )
 
     def _compute_billing_uninvoiced(self):

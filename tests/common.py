@@ -1,0 +1,60 @@
+from datetime import datetime, timedelta
+
+from odoo.tests import new_test_user
+
+from odoo.addons.account.tests.common import AccountTestInvoicingCommon
+
+
+class PracticeBillingCase(AccountTestInvoicingCommon):
+    """A practice with a chart of accounts, a clinician, services and clients.
+
+    Composes Odoo's own accounting fixture so invoices post exactly as in a real company.
+    """
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.env = cls.env(context=dict(cls.env.context, no_mail_to_attendees=True))
+        cls.company = cls.env.company
+        cls.company.partner_id.tz = "America/New_York"
+        cls.clinician = new_test_user(
+            cls.env, login="clinician", name="Maya Chen", groups="base.group_user"
+        )
+        cls.service_intake = cls._create_billing_service("Intake Evaluation", "90791", 200.0)
+        cls.service_45 = cls._create_billing_service("Psychotherapy, 45 min", "90834", 130.0)
+        cls.service_53 = cls._create_billing_service("Psychotherapy, 53 min", "90837", 150.0)
+        cls.client_jane = cls._create_client("Jane Doe", email="jane@example.com")
+        cls.client_marcus = cls._create_client("Marcus Webb", email="marcus@example.com")
+
+    @classmethod
+    def _create_billing_service(cls, name, cpt_code, price):
+        return cls.env["product.product"].create(
+            {
+                "name": name,
+                "type": "service",
+                "list_price": price,
+                "billing_cpt_code": cpt_code,
+                "taxes_id": [],
+            }
+        )
+
+    @classmethod
+    def _create_client(cls, name, **vals):
+        return cls.env["res.partner"].create({"name": name, **vals})
+
+    @classmethod
+    def _create_session(cls, client, start, service=None, minutes=53, **vals):
+        """Book a session the way staff do: the clinician organizes, the client attends."""
+        if isinstance(start, str):
+            start = datetime.fromisoformat(start)
+        return cls.env["calendar.event"].create(
+            {
+                "name": f"{client.name} session",
+                "start": start,
+                "stop": start + timedelta(minutes=minutes),
+                "user_id": cls.clinician.id,
+                "partner_ids": [(6, 0, [client.id, cls.clinician.partner_id.id])],
+                "billing_product_id": (service or cls.service_53).id,
+                **vals,
+            }
+        )
