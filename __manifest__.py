@@ -11,6 +11,11 @@
     "data": [
         "security/practice_billing_groups.xml",
         "security/ir.model.access.csv",
+        "data/ir_cron.xml",
+        "data/ir_actions_server.xml",
+        "wizards/practice_billing_generate_views.xml",
+        "wizards/practice_billing_preview_views.xml",
+        "views/practice_billing_run_views.xml",
         "views/calendar_event_views.xml",
         "views/res_partner_views.xml",
         "views/res_config_settings_views.xml",

@@ -16,6 +16,24 @@ ATTENDANCE = [
 ]
 # Invoice states in which a session counts as billed; a cancelled invoice frees it.
 BILLED_INVOICE_STATES = ("draft", "posted")
+# Missed sessions billed at a share of the fee, and the company setting that holds it.
+MISSED_FEE_PERCENT = {
+    "late_cancel": "billing_late_cancel_percent",
+    "no_show": "billing_no_show_percent",
+}
+# What an invoice line says it bills; changing any of these on a billed session is refused.
+BILLED_FIELDS = (
+    "billing_client_id",
+    "billing_product_id",
+    "billing_fee",
+    "billing_attendance",
+    "billing_company_id",
+    "start",
+    "stop",
+    "recurrence_id",
+    # Archiving (staff, or a recurrence edit) would hide a billed session.
+    "active",
+)
 
 
 # Billing data is the practice's business: internal users only, never portal clients.
@@ -101,6 +119,13 @@ class CalendarEvent(models.Model):
         string="Invoice Status",
         groups=STAFF,
     )
+    billing_amount = fields.Monetary(
+        string="Amount Billed",
+        currency_field="billing_currency_id",
+        compute="_compute_billing_amount",
+        help="The fee, or the practice's late cancellation / no-show share of it.",
+        groups=STAFF,
+    )
     billing_state = fields.Selection(
         BILLING_STATES,
         string="Billing Status",
@@ -160,6 +185,22 @@ class CalendarEvent(models.Model):
             else:
                 event.billing_state = "uninvoiced"
 
+    @api.depends("billing_fee", "billing_attendance", "billing_company_id")
+    def _compute_billing_amount(self):
+        for event in self:
+            event.billing_amount = event.billing_currency_id.round(
+                event.billing_fee * event._billing_fee_percent() / 100.0
+            )
+
+    def _billing_fee_percent(self):
+        """Share of the fee billed for this attendance: 100, or the practice's missed fee."""
+        self.ensure_one()
+        if self.billing_attendance == "cancelled":
+            return 0.0
+        setting = MISSED_FEE_PERCENT.get(self.billing_attendance)
+        company = self.billing_company_id or self.env.company
+        return company.sudo()[setting] if setting else 100.0
+
     def _billing_is_billable(self):
         """Whether this session is to be billed at all (regardless of when)."""
         self.ensure_one()
@@ -167,18 +208,38 @@ class CalendarEvent(models.Model):
             self.billing_client_id
             and self.billing_product_id
             and self.billing_fee > 0
-            and self.billing_attendance != "cancelled"
+            and self._billing_fee_percent() > 0
         )
 
     # ------------------------------------------------------------------ search
     @api.model
     def _billing_billable_domain(self):
         """Domain of sessions that are to be billed at all; mirrors _billing_is_billable."""
-        return [
+        domain = [
             ("billing_client_id", "!=", False),
             ("billing_product_id", "!=", False),
             ("billing_fee", ">", 0),
             ("billing_attendance", "!=", "cancelled"),
+        ]
+        # A practice that waives a missed-session fee (0 %) does not bill those sessions.
+        for attendance, setting in MISSED_FEE_PERCENT.items():
+            waiving = self.env["res.company"].sudo().search([(setting, "<=", 0)])
+            if waiving:
+                domain += [
+                    "!",
+                    "&",
+                    ("billing_attendance", "=", attendance),
+                    ("billing_company_id", "in", waiving.ids),
+                ]
+        return domain
+
+    @api.model
+    def _billing_not_invoiced_domain(self):
+        """Sessions on no invoice, or only on cancelled ones."""
+        return [
+            "|",
+            ("billing_invoice_state", "=", False),
+            ("billing_invoice_state", "=", "cancel"),
         ]
 
     @api.model
@@ -186,11 +247,7 @@ class CalendarEvent(models.Model):
         """Domain of the sessions whose billing_state is ``state`` at ``now``."""
         now = now or fields.Datetime.now()
         invoiced = [("billing_invoice_state", "in", BILLED_INVOICE_STATES)]
-        not_invoiced = [
-            "|",
-            ("billing_invoice_state", "=", False),
-            ("billing_invoice_state", "=", "cancel"),
-        ]
+        not_invoiced = self._billing_not_invoiced_domain()
         billable = self._billing_billable_domain()
         domains = {
             "invoiced": invoiced,
@@ -212,3 +269,97 @@ class CalendarEvent(models.Model):
         if not values:
             return expression.FALSE_DOMAIN
         return expression.OR([self._billing_state_domain(state) for state in sorted(values)])
+
+    # ------------------------------------------------------------------ invoicing
+    def _billing_invoice_line_name(self):
+        """What the client reads on the invoice line for this session."""
+        self.ensure_one()
+        company = self.billing_company_id or self.env.company
+        day = company._billing_local_date(self.start)
+        service = self.billing_product_id.name
+        if self.billing_attendance in MISSED_FEE_PERCENT:
+            return self.env._(
+                "%(day)s — %(label)s fee (%(percent)s%% of %(service)s)",
+                day=day,
+                label=dict(ATTENDANCE)[self.billing_attendance],
+                percent=f"{self._billing_fee_percent():g}",
+                service=service,
+            )
+        return f"{day} — {service}"
+
+    def _billing_check_invoiceable(self):
+        """Raise a UserError a practice manager can act on if a session cannot be invoiced."""
+        for session in self:
+            service = session.billing_product_id
+            day = session.billing_company_id._billing_local_date(session.start)
+            client = session.billing_client_id.display_name
+            if not service.active:
+                raise UserError(
+                    self.env._(
+                        "The session on %(day)s for %(client)s uses the archived service "
+                        "“%(service)s”. Restore the service or pick another one on the session.",
+                        day=day,
+                        client=client,
+                        service=service.display_name,
+                    )
+                )
+            accounts = service.product_tmpl_id.with_company(
+                session.billing_company_id
+            )._get_product_accounts()
+            if not accounts["income"]:
+                raise UserError(
+                    self.env._(
+                        "The service “%(service)s” (session on %(day)s for %(client)s) has no "
+                        "income account. Set one on the service or its product category.",
+                        service=service.display_name,
+                        day=day,
+                        client=client,
+                    )
+                )
+
+    # ------------------------------------------------------------------ locks
+    def _billing_billed(self):
+        """Sessions of self that are on a draft or posted invoice."""
+        return self.filtered(lambda e: e.sudo().billing_invoice_state in BILLED_INVOICE_STATES)
+
+    def _billing_changed_fields(self, vals):
+        """Names of BILLED_FIELDS that ``vals`` really changes on this session."""
+        self.ensure_one()
+        changed = []
+        for name in BILLED_FIELDS:
+            if name not in vals:
+                continue
+            field = self._fields[name]
+            new = field.convert_to_record(field.convert_to_cache(vals[name], self), self)
+            if field.type == "monetary":
+                if self.billing_currency_id.compare_amounts(new, self[name]):
+                    changed.append(name)
+            elif new != self[name]:
+                changed.append(name)
+        return changed
+
+    def _billing_check_not_billed(self, vals=None):
+        """Refuse changes to what an invoice bills; ``vals=None`` means deletion."""
+        for session in self._billing_billed():
+            if vals is not None and not session._billing_changed_fields(vals):
+                continue
+            invoice = session.sudo().billing_invoice_id
+            raise UserError(
+                self.env._(
+                    "The session on %(day)s for %(client)s is billed on %(invoice)s and cannot "
+                    "be changed or deleted. Cancel that invoice (or remove its line) first.",
+                    day=session.billing_company_id._billing_local_date(session.start),
+                    client=session.billing_client_id.display_name,
+                    invoice=invoice.name or invoice.display_name,
+                )
+            )
+
+    def write(self, vals):
+        """Override of `calendar` to keep billed sessions as their invoice bills them."""
+        if any(name in vals for name in BILLED_FIELDS):
+            self._billing_check_not_billed(vals)
+        return super().write(vals)
+
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_billed(self):
+        self._billing_check_not_billed()

@@ -1,3 +1,8 @@
+from datetime import datetime, time
+
+import pytz
+from dateutil.relativedelta import relativedelta
+
 from odoo import fields, models
 
 DELIVERY_METHODS = [
@@ -50,3 +55,60 @@ class ResCompany(models.Model):
         default=30,
         help="Remind a client once an invoice is more than this many days past its due date.",
     )
+    billing_late_cancel_percent = fields.Float(
+        string="Late Cancellation Fee (%)",
+        default=100.0,
+        help="Share of the session fee billed for a late cancellation; 0 means not billed.",
+    )
+    billing_no_show_percent = fields.Float(
+        string="No-show Fee (%)",
+        default=100.0,
+        help="Share of the session fee billed for a no-show; 0 means not billed.",
+    )
+    billing_review_invoices = fields.Boolean(
+        string="Review Invoices Before Sending",
+        help="Keep the invoices of automatic runs in draft for staff to check and post.",
+    )
+    billing_last_cutoff = fields.Datetime(
+        string="Last Billing Cutoff",
+        readonly=True,
+        copy=False,
+        help="Sessions that started before this moment were billed by the last scheduled run.",
+    )
+
+    _sql_constraints = [
+        (
+            "billing_fee_percent_range",
+            "CHECK(billing_late_cancel_percent BETWEEN 0 AND 100 "
+            "AND billing_no_show_percent BETWEEN 0 AND 100)",
+            "Late cancellation and no-show fees are a percentage between 0 and 100.",
+        ),
+    ]
+
+    # ------------------------------------------------------------------ practice clock
+    def _billing_tz(self):
+        """The practice's time zone: its company contact's, else UTC."""
+        self.ensure_one()
+        return pytz.timezone(self.partner_id.tz or "UTC")
+
+    def _billing_local_midnight(self, local_day):
+        """UTC (naive, as Odoo stores it) of 00:00 on ``local_day`` in the practice."""
+        local = self._billing_tz().localize(datetime.combine(local_day, time.min))
+        return local.astimezone(pytz.utc).replace(tzinfo=None)
+
+    def _billing_local_date(self, utc_dt):
+        """The practice's calendar date at the UTC moment ``utc_dt``."""
+        return pytz.utc.localize(utc_dt).astimezone(self._billing_tz()).date()
+
+    def _billing_period_start(self, utc_now, upcoming=False):
+        """Local date of the latest billing boundary at ``utc_now`` (or of the next one).
+
+        Monthly practices bill on the 1st, daily ones every day; sessions that started
+        before 00:00 local on that date are due.
+        """
+        self.ensure_one()
+        today = self._billing_local_date(utc_now)
+        if self.billing_invoice_schedule == "daily":
+            return today + relativedelta(days=1) if upcoming else today
+        first = today.replace(day=1)
+        return first + relativedelta(months=1) if upcoming else first

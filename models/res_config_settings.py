@@ -23,6 +23,15 @@ class ResConfigSettings(models.TransientModel):
     billing_past_due_days = fields.Integer(
         related="company_id.billing_past_due_days", readonly=False
     )
+    billing_late_cancel_percent = fields.Float(
+        related="company_id.billing_late_cancel_percent", readonly=False
+    )
+    billing_no_show_percent = fields.Float(
+        related="company_id.billing_no_show_percent", readonly=False
+    )
+    billing_review_invoices = fields.Boolean(
+        related="company_id.billing_review_invoices", readonly=False
+    )
     # The practice's clock: billing periods start at midnight in this time zone.
     billing_practice_tz = fields.Selection(
         related="company_id.partner_id.tz", string="Practice Time Zone", readonly=False

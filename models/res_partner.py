@@ -66,7 +66,7 @@ class ResPartner(models.Model):
         )
         amount, count = defaultdict(float), defaultdict(int)
         for session in sessions:
-            amount[session.billing_client_id.id] += session.billing_fee
+            amount[session.billing_client_id.id] += session.billing_amount
             count[session.billing_client_id.id] += 1
         for partner in self:
             partner.billing_uninvoiced_amount = amount[partner.id]
@@ -97,6 +97,15 @@ class ResPartner(models.Model):
         action["domain"] = [("billing_client_id", "=", self.id)]
         action["context"] = {"search_default_filter_uninvoiced": 1}
         return action
+
+    def action_billing_invoice_now(self):
+        """Bill these clients' sessions that have happened, now, with one invoice each."""
+        company = self.env.company
+        now = fields.Datetime.now()
+        run = self.env["practice.billing.run"]._run_now(
+            "manual", now, company._billing_local_date(now), self
+        )
+        return run._action_open()
 
     def action_billing_view_invoices(self):
         """Open this client's invoices and credit notes."""

@@ -1,5 +1,7 @@
 from datetime import datetime, timedelta
 
+from freezegun import freeze_time
+
 from odoo.tests import new_test_user
 
 from odoo.addons.account.tests.common import AccountTestInvoicingCommon
@@ -17,6 +19,10 @@ class PracticeBillingCase(AccountTestInvoicingCommon):
         cls.env = cls.env(context=dict(cls.env.context, no_mail_to_attendees=True))
         cls.company = cls.env.company
         cls.company.partner_id.tz = "America/New_York"
+        # The database's demo practice bills automatically; the tests' practice stands alone.
+        cls.env["res.company"].sudo().search([("id", "!=", cls.company.id)]).write(
+            {"billing_auto_invoice": False}
+        )
         cls.clinician = new_test_user(
             cls.env, login="clinician", name="Maya Chen", groups="base.group_user"
         )
@@ -58,3 +64,27 @@ class PracticeBillingCase(AccountTestInvoicingCommon):
                 **vals,
             }
         )
+
+    # ------------------------------------------------------------------ billing helpers
+    def _cron(self, utc_now):
+        """Run the scheduled billing job at ``utc_now``; return the runs it made."""
+        Run = self.env["practice.billing.run"]
+        before = Run.search([])
+        with freeze_time(utc_now):
+            Run._cron_billing_run()
+        return Run.search([]) - before
+
+    def _invoices_of(self, client):
+        return self.env["account.move"].search(
+            [("partner_id", "=", client.id), ("move_type", "=", "out_invoice")], order="id"
+        )
+
+    def _assert_billed_once(self, sessions):
+        """Each session is on exactly one line of a non-cancelled invoice, at its amount."""
+        lines = self.env["account.move.line"].search(
+            [("billing_session_ids", "in", sessions.ids), ("parent_state", "!=", "cancel")]
+        )
+        self.assertEqual(len(lines), len(sessions))
+        self.assertEqual(lines.billing_session_ids, sessions)
+        for session in sessions:
+            self.assertEqual(session.billing_state, "invoiced", session.name)

@@ -1,0 +1,2 @@
+from . import practice_billing_generate
+from . import practice_billing_preview
