@@ -1,0 +1,173 @@
+import threading
+import uuid
+from datetime import datetime, timedelta
+
+from odoo import SUPERUSER_ID, api
+from odoo.modules.registry import Registry
+from odoo.tests import BaseCase, get_db_name, tagged
+
+
+@tagged("-at_install", "post_install")
+class TestConcurrentRuns(BaseCase):
+    """Real, committed transactions racing to bill the same clients.
+
+    TransactionCase shares one transaction between all cursors, so it cannot show what two
+    Odoo workers do; these tests commit their data (in the throwaway test database).
+    """
+
+    CLIENTS = 12
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.registry = Registry(get_db_name())
+
+    def _env(self, cr, uid=SUPERUSER_ID):
+        return api.Environment(cr, uid, {"no_mail_to_attendees": True, "tracking_disable": True})
+
+    def setUp(self):
+        super().setUp()
+        with self.registry.cursor() as cr:
+            env = self._env(cr)
+            company = env["res.company"].create(
+                {"name": f"Race Practice {uuid.uuid4().hex[:8]}", "billing_auto_invoice": True}
+            )
+            env["account.chart.template"].try_loading("generic_coa", company=company)
+            env.ref("base.user_admin").company_ids |= company
+            env = env(context=dict(env.context, allowed_company_ids=[company.id]))
+            service = env["product.product"].create(
+                {"name": "Psychotherapy, 53 min", "type": "service", "list_price": 150.0}
+            )
+            service.taxes_id = False
+            clients = env["res.partner"].create(
+                [{"name": f"Racer {i:02d}"} for i in range(self.CLIENTS)]
+            )
+            last_month = (datetime.now().replace(day=1) - timedelta(days=20)).replace(
+                hour=15, minute=0, second=0, microsecond=0
+            )
+            sessions = env["calendar.event"].create(
+                [
+                    {
+                        "name": f"{client.name} {week}",
+                        "start": last_month + timedelta(days=week),
+                        "stop": last_month + timedelta(days=week, minutes=53),
+                        "partner_ids": [(6, 0, client.ids)],
+                        "billing_client_id": client.id,
+                        "billing_product_id": service.id,
+                        "billing_company_id": company.id,
+                    }
+                    for client in clients
+                    for week in (0, 7)
+                ]
+            )
+            self.company_id, self.client_ids, self.session_ids = (
+                company.id,
+                clients.ids,
+                sessions.ids,
+            )
+
+    def _in_thread(self, work, barrier, errors, uid=SUPERUSER_ID):
+        def target():
+            try:
+                with self.registry.cursor() as cr:
+                    env = self._env(cr, uid)(
+                        context={"allowed_company_ids": [self.company_id]}, su=False
+                    )
+                    barrier.wait(timeout=60)
+                    work(env)
+            except Exception as error:  # reported by the test
+                errors.append(error)
+
+        return threading.Thread(target=target)
+
+    def _billing_lines(self, cr):
+        """(session id, line id, amount) of every non-cancelled line billing our sessions."""
+        cr.execute(
+            """
+            SELECT e.id, l.id, l.price_unit
+              FROM calendar_event e
+              JOIN account_move_line l ON l.id = e.billing_invoice_line_id
+             WHERE e.id IN %s AND l.parent_state != 'cancel'
+            """,
+            [tuple(self.session_ids)],
+        )
+        return cr.fetchall()
+
+    def _bill_leftovers_and_check(self):
+        with self.registry.cursor() as cr:
+            env = self._env(cr, self.env_admin_uid())
+            env = env(context=dict(env.context, allowed_company_ids=[self.company_id]))
+            env["res.partner"].browse(self.client_ids).action_billing_invoice_now()
+        with self.registry.cursor() as cr:
+            rows = self._billing_lines(cr)
+            self.assertEqual(sorted(r[0] for r in rows), sorted(self.session_ids))
+            self.assertEqual(len({r[1] for r in rows}), len(self.session_ids), "a line each")
+            self.assertEqual(sum(r[2] for r in rows), 150.0 * len(self.session_ids))
+            cr.execute(
+                """
+                SELECT m.partner_id, m.amount_total, count(l.id)
+                  FROM account_move m JOIN account_move_line l ON l.move_id = m.id
+                 WHERE m.partner_id IN %s AND m.state != 'cancel' AND l.display_type = 'product'
+                 GROUP BY m.id
+                """,
+                [tuple(self.client_ids)],
+            )
+            for _partner, total, lines in cr.fetchall():
+                self.assertEqual(total, 150.0 * lines, "an invoice bills what its lines say")
+
+    def env_admin_uid(self):
+        with self.registry.cursor() as cr:
+            return self._env(cr).ref("base.user_admin").id
+
+    def test_cron_and_invoice_now_racing_bill_each_session_once(self):
+        barrier, errors = threading.Barrier(2), []
+        admin = self.env_admin_uid()
+
+        def cron(env):
+            company = env["res.company"].browse(self.company_id)
+            env["practice.billing.run"].sudo()._run_due_period(company, datetime.now())
+
+        def staff(env):
+            env["res.partner"].browse(self.client_ids).action_billing_invoice_now()
+
+        threads = [
+            self._in_thread(cron, barrier, errors),
+            self._in_thread(staff, barrier, errors, uid=admin),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=300)
+        self.assertFalse([t for t in threads if t.is_alive()], "no run is stuck on a lock")
+        # A run may lose the race as a whole (its transaction is rolled back), never bill twice.
+        with self.registry.cursor() as cr:
+            rows = self._billing_lines(cr)
+            billed = [r[0] for r in rows]
+            self.assertEqual(len(billed), len(set(billed)))
+            self.assertTrue(billed, f"the race billed nothing at all: {errors}")
+            cr.execute(
+                "SELECT trigger FROM practice_billing_run WHERE company_id = %s ORDER BY trigger",
+                [self.company_id],
+            )
+            self.assertEqual([r[0] for r in cr.fetchall()], ["cron", "manual"], errors)
+        self._bill_leftovers_and_check()
+
+    def test_a_client_locked_by_another_run_is_skipped_not_waited_for(self):
+        first_client_sessions = tuple(self.session_ids[:2])
+        with self.registry.cursor() as holder:
+            # Another worker is in the middle of billing the first client.
+            holder.execute(
+                "SELECT id FROM calendar_event WHERE id IN %s FOR UPDATE", [first_client_sessions]
+            )
+            with self.registry.cursor() as cr:
+                cr.execute("SET LOCAL lock_timeout = '5s'")
+                env = self._env(cr, self.env_admin_uid())
+                env = env(context=dict(env.context, allowed_company_ids=[self.company_id]))
+                clients = env["res.partner"].browse(self.client_ids)
+                action = clients.action_billing_invoice_now()
+                run = env["practice.billing.run"].browse(action["res_id"])
+                self.assertEqual(run.client_count, self.CLIENTS - 1)
+                self.assertEqual(run.session_count, 2 * (self.CLIENTS - 1))
+                self.assertNotIn(self.client_ids[0], run.invoice_ids.partner_id.ids)
+            holder.rollback()
+        self._bill_leftovers_and_check()
