@@ -2,6 +2,7 @@
 # Practice Billing developer entry point.
 #   ./dev.sh start   prepare everything and run Odoo with the demo practice on :8069
 #   ./dev.sh test    run the whole suite (pytest-odoo --odoo-http) plus ruff and pylint-odoo
+#   ./dev.sh bench   benchmarks (bench/), N = 500 and 5000 unless given
 # Odoo 18 source: $ODOO_SRC, else $PB_CACHE/odoo (default ~/.cache/practice-billing/odoo);
 # `start` clones upstream 18.0 there when neither exists.
 set -euo pipefail
@@ -144,8 +145,26 @@ cmd_test() {
   return $rc
 }
 
+cmd_bench() { # ./dev.sh bench [N ...]: bench/monthly_run.py, each N in a fresh database
+  prepare noclone
+  local template="pb_bench_template" sizes=("$@")
+  ((${#sizes[@]})) || sizes=(500 5000)
+  dropdb -h 127.0.0.1 --if-exists "$template"
+  say "Installing practice_billing (no demo) into $template."
+  odoo_bin -d "$template" -i practice_billing --without-demo=all --stop-after-init --http-port=0 \
+    --log-level=warn || die "Install failed."
+  for n in "${sizes[@]}"; do
+    local db="pb_bench_$n"
+    dropdb -h 127.0.0.1 --if-exists "$db"
+    createdb -h 127.0.0.1 -T "$template" "$db"
+    "$VENV/bin/python" "$REPO/bench/monthly_run.py" --config "$BUILD/odoo.conf" --db "$db" -n "$n"
+    dropdb -h 127.0.0.1 --if-exists "$db"
+  done
+}
+
 case "${1:-}" in
   start) shift; cmd_start "$@" ;;
   test) shift; cmd_test "$@" ;;
-  *) echo "usage: ./dev.sh start | ./dev.sh test [pytest args]" >&2; exit 2 ;;
+  bench) shift; cmd_bench "$@" ;;
+  *) echo "usage: ./dev.sh start | ./dev.sh test [pytest args] | ./dev.sh bench [N ...]" >&2; exit 2 ;;
 esac
