@@ -11,6 +11,7 @@
     "data": [
         "security/practice_billing_groups.xml",
         "security/ir.model.access.csv",
+        "data/mail_template.xml",
         "data/ir_cron.xml",
         "data/ir_actions_server.xml",
         "wizards/practice_billing_generate_views.xml",

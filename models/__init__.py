@@ -8,3 +8,4 @@ from . import account_move
 from . import practice_billing_run
 from . import practice_billing_run_failure
 from . import calendar_recurrence
+from . import mail_mail

@@ -90,6 +90,7 @@ class PracticeBillingRun(models.Model):
         Run = self.sudo()
         for company in Run.env["res.company"].search([("billing_auto_invoice", "=", True)]):
             Run.with_company(company)._run_due_period(company, now)
+        Run.env["account.move"]._billing_retry_failed_deliveries()
 
     @api.model
     def _run_due_period(self, company, now):
@@ -185,20 +186,27 @@ class PracticeBillingRun(models.Model):
         return {client.id: sorted(session_ids) for client, session_ids in groups}
 
     def _bill_batch(self, batch):
-        """Bill a batch of clients at once; if that fails, client by client."""
+        """Bill a batch of clients at once (if that fails, client by client), then deliver."""
         try:
             with self.env.cr.savepoint():
-                self._bill_clients(batch)
+                invoices = self._bill_clients(batch)
         except Exception:  # one client's bad data must not block the others
+            invoices = self.env["account.move"]
             for client_id, session_ids in batch.items():
-                self._bill_client_alone(client_id, session_ids)
+                invoices |= self._bill_client_alone(client_id, session_ids)
+        self._deliver_invoices(invoices)
 
     def _bill_client_alone(self, client_id, session_ids):
         try:
             with self.env.cr.savepoint():
-                self._bill_clients({client_id: session_ids})
+                return self._bill_clients({client_id: session_ids})
         except Exception as error:  # recorded on the run; others go on
             self._record_failure(self.env["res.partner"].browse(client_id), error)
+            return self.env["account.move"]
+
+    def _deliver_invoices(self, invoices):
+        """Send posted invoices by each client's delivery method (drafts wait for review)."""
+        invoices.filtered(lambda m: m.state == "posted")._billing_deliver()
 
     def _bill_clients(self, batch):
         """Create (and post) one invoice per client of ``batch`` for its due sessions."""
@@ -320,7 +328,8 @@ class PracticeBillingRun(models.Model):
     def _post_invoices(self, invoices):
         """Post the invoices, unless the practice reviews them first."""
         if invoices and not self.company_id.billing_review_invoices:
-            invoices.action_post()
+            # Delivered once the batch is safely billed, see _deliver_invoices().
+            invoices.with_context(billing_defer_delivery=True).action_post()
 
     # ------------------------------------------------------------------ failures
     def _record_failure(self, client, error):

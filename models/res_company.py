@@ -55,6 +55,16 @@ class ResCompany(models.Model):
         default=30,
         help="Remind a client once an invoice is more than this many days past its due date.",
     )
+    billing_reminder_interval_days = fields.Integer(
+        string="Days Between Reminders",
+        default=7,
+        help="A client is reminded at most once in this many days.",
+    )
+    billing_reminder_max = fields.Integer(
+        string="Reminders per Invoice",
+        default=4,
+        help="An invoice is part of at most this many reminders.",
+    )
     billing_late_cancel_percent = fields.Float(
         string="Late Cancellation Fee (%)",
         default=100.0,

@@ -32,6 +32,10 @@ class ResConfigSettings(models.TransientModel):
     billing_review_invoices = fields.Boolean(
         related="company_id.billing_review_invoices", readonly=False
     )
+    billing_reminder_interval_days = fields.Integer(
+        related="company_id.billing_reminder_interval_days", readonly=False
+    )
+    billing_reminder_max = fields.Integer(related="company_id.billing_reminder_max", readonly=False)
     # The practice's clock: billing periods start at midnight in this time zone.
     billing_practice_tz = fields.Selection(
         related="company_id.partner_id.tz", string="Practice Time Zone", readonly=False

@@ -52,6 +52,16 @@ class ResPartner(models.Model):
         help="What the client owes on posted invoices, less unapplied payments and credits.",
         groups=STAFF,
     )
+    billing_last_reminder_date = fields.Date(
+        string="Last Past-Due Reminder", copy=False, readonly=True, groups=STAFF
+    )
+    billing_past_due_invoice_ids = fields.Many2many(
+        "account.move",
+        string="Past-Due Invoices",
+        compute="_compute_billing_past_due_invoice_ids",
+        help="Posted invoices more than the practice's past-due days overdue.",
+        groups=STAFF,
+    )
     billing_invoice_count = fields.Integer(
         string="Client Invoices",
         compute="_compute_billing_invoice_count",
@@ -97,6 +107,77 @@ class ResPartner(models.Model):
         action["domain"] = [("billing_client_id", "=", self.id)]
         action["context"] = {"search_default_filter_uninvoiced": 1}
         return action
+
+    @api.depends_context("company")
+    def _compute_billing_past_due_invoice_ids(self):
+        company = self.env.company
+        today = company._billing_local_date(fields.Datetime.now())
+        invoices = self.env["account.move"].sudo()._billing_past_due_invoices(company, today)
+        by_client = invoices.grouped("partner_id")
+        for partner in self:
+            partner.billing_past_due_invoice_ids = by_client.get(partner, invoices.browse())
+
+    # ------------------------------------------------------------------ delivery
+    def _billing_ask_for_email(self):
+        """Ask staff, once, for the email address this client's documents need."""
+        summary = self.env._("Add an email address")
+        for client in self.sudo():
+            if client.activity_ids.filtered(lambda a: a.summary == summary):
+                continue
+            client.activity_schedule(
+                "mail.mail_activity_data_todo",
+                summary=summary,
+                note=self.env._(
+                    "%(client)s receives billing documents by email or in the client portal "
+                    "but has no email address. Documents are left to deliver manually until "
+                    "one is added.",
+                    client=client.display_name,
+                ),
+                user_id=self.env["practice.billing.run"]._failure_responsible(client).id,
+            )
+
+    def _billing_grant_portal_access(self):
+        """Give these clients portal access (with Odoo's invitation) if they lack it."""
+        outsiders = self.sudo().filtered(lambda p: not p.user_ids)
+        if not outsiders:
+            return
+        wizard = self.env["portal.wizard"].sudo().create({"partner_ids": [(6, 0, outsiders.ids)]})
+        for wizard_user in wizard.user_ids:
+            wizard_user.action_grant_access()
+
+    def _billing_remind_past_due(self, invoices, today):
+        """Remind this client of ``invoices`` (one email), unless reminded too recently."""
+        self.ensure_one()
+        company = invoices.company_id
+        last = self.billing_last_reminder_date
+        if last and (today - last).days < company.billing_reminder_interval_days:
+            return False
+        method = self.billing_delivery_method or company.billing_default_delivery_method
+        if method == "manual" or not self.email:
+            self._billing_ask_staff_to_remind(invoices)
+            how = self.env._("left to staff (an activity on the client)")
+        else:
+            self.with_company(company).message_post_with_source(
+                "practice_billing.mail_template_billing_past_due",
+                subtype_xmlid="mail.mt_comment",
+                partner_ids=self.ids,
+            )
+            how = self.env._("emailed to %(email)s", email=self.email)
+        self.billing_last_reminder_date = today
+        invoices._billing_log_reminder(today, how)
+        return True
+
+    def _billing_ask_staff_to_remind(self, invoices):
+        self.activity_schedule(
+            "mail.mail_activity_data_todo",
+            summary=self.env._("Remind client of past-due invoices"),
+            note=self.env._(
+                "Past due: %(invoices)s. This client receives documents manually (or has no "
+                "email address): contact them about payment.",
+                invoices=", ".join(invoices.mapped("name")),
+            ),
+            user_id=self.env["practice.billing.run"]._failure_responsible(self).id,
+        )
 
     def action_billing_invoice_now(self):
         """Bill these clients' sessions that have happened, now, with one invoice each."""

@@ -1,0 +1,25 @@
+from odoo import models
+
+
+class MailMail(models.Model):
+    _inherit = "mail.mail"
+
+    def _postprocess_sent_message(self, success_pids, failure_reason=False, failure_type=None):
+        """Override of `mail` to record whether a billing document reached its client."""
+        for document in self._billing_documents_for_client():
+            if failure_type:
+                document._billing_delivery_failed(failure_reason or failure_type)
+            elif document.partner_id in success_pids:  # partner records
+                document._billing_delivery_done()
+        return super()._postprocess_sent_message(
+            success_pids, failure_reason=failure_reason, failure_type=failure_type
+        )
+
+    def _billing_documents_for_client(self):
+        """Billing documents awaiting delivery that these mails send to their client."""
+        documents = self.env["account.move"].sudo()
+        for mail in self.filtered(lambda m: m.model == "account.move" and m.res_id):
+            document = documents.browse(mail.res_id).exists()
+            if document.partner_id in mail.recipient_ids:
+                documents |= document
+        return documents.filtered(lambda m: m.billing_delivery_state in ("pending", "failed"))
