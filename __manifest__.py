@@ -11,6 +11,7 @@
     "data": [
         "security/practice_billing_groups.xml",
         "security/ir.model.access.csv",
+        "report/report_invoice.xml",
         "data/mail_template.xml",
         "data/ir_cron.xml",
         "data/ir_actions_server.xml",
@@ -27,6 +28,9 @@
         "data/demo/practice_billing_demo.xml",
     ],
     "assets": {
+        "web.report_assets_common": [
+            "practice_billing/static/src/scss/report.scss",
+        ],
         "web.assets_tests": [
             "practice_billing/static/src/tests/tours/*.js",
         ],

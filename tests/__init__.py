@@ -5,4 +5,5 @@ from . import test_access
 from . import test_billing_run
 from . import test_billing_concurrency
 from . import test_delivery
+from . import test_delivery_smtp
 from . import test_ui

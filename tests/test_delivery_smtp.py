@@ -1,0 +1,167 @@
+import email
+import socket
+import subprocess
+from datetime import datetime, timedelta
+from email import policy
+from pathlib import Path
+
+from aiosmtpd.controller import Controller
+
+from odoo.tests import HttpCase, new_test_user, tagged
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+class SmtpSink:
+    """An SMTP server on 127.0.0.1 that keeps every message it receives."""
+
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
+        return "250 OK"
+
+    def to(self, address):
+        return [m for m in self.messages if address in str(m["To"])]
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@tagged("-at_install", "post_install")
+class TestDeliveryEndToEnd(HttpCase):
+    """A monthly run delivered through a real SMTP server, with real PDFs."""
+
+    def setUp(self):
+        super().setUp()
+        port = free_port()
+        self.sink = SmtpSink()
+        controller = Controller(self.sink, hostname="127.0.0.1", port=port)
+        controller.start()
+        self.addCleanup(controller.stop)
+        self.env["ir.mail_server"].search([]).active = False
+        self.env["ir.mail_server"].create(
+            {"name": "Test sink", "smtp_host": "127.0.0.1", "smtp_port": port, "sequence": 0}
+        )
+        # wkhtmltopdf fetches the report's CSS from this test's server.
+        self.env["ir.config_parameter"].sudo().set_param("report.url", self.base_url())
+        self.company = self._practice()
+        self.env = self.env(context=dict(self.env.context, allowed_company_ids=self.company.ids))
+        self.clinician = new_test_user(
+            self.env, login="maya", name="Maya Chen", company_id=self.company.id
+        )
+        self.service = self.env["product.product"].create(
+            {
+                "name": "Psychotherapy, 53 min",
+                "type": "service",
+                "list_price": 150.0,
+                "billing_cpt_code": "90837",
+                "taxes_id": [],
+            }
+        )
+
+    def _practice(self):
+        company = self.env["res.company"].create(
+            {
+                "name": "Riverside Therapy",
+                "email": "billing@riverside.example",
+                "street": "12 Elm Street",
+                "city": "Portland",
+                "billing_auto_invoice": True,
+            }
+        )
+        self.env["account.chart.template"].try_loading("generic_coa", company=company)
+        self.env.user.company_ids |= company
+        return company
+
+    def _client_with_sessions(self, name, address, method):
+        client = self.env["res.partner"].create(
+            {"name": name, "email": address, "billing_delivery_method": method}
+        )
+        last_month = (datetime.now().replace(day=1) - timedelta(days=1)).replace(
+            day=2, hour=15, minute=0, second=0, microsecond=0
+        )
+        for week in (0, 7):
+            start = last_month + timedelta(days=week)
+            self.env["calendar.event"].with_context(no_mail_to_attendees=True).create(
+                {
+                    "name": f"{name} session",
+                    "start": start,
+                    "stop": start + timedelta(minutes=53),
+                    "user_id": self.clinician.id,
+                    "partner_ids": [(6, 0, client.ids)],
+                    "billing_product_id": self.service.id,
+                    "billing_company_id": self.company.id,
+                }
+            )
+        return client
+
+    def _pdf_text(self, pdf_bytes, name):
+        ARTIFACTS.mkdir(exist_ok=True)
+        path = ARTIFACTS / name
+        path.write_bytes(pdf_bytes)
+        text = subprocess.run(
+            ["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True
+        ).stdout
+        fonts = subprocess.run(
+            ["pdffonts", str(path)], capture_output=True, text=True, check=True
+        ).stdout
+        return text, fonts
+
+    def test_monthly_run_delivered_over_smtp(self):
+        jane = self._client_with_sessions("Jane Doe", "jane@example.com", "email")
+        priya = self._client_with_sessions("Priya Natarajan", "priya@example.com", "portal")
+        tom = self._client_with_sessions("Tom Alvarez", "tom@example.com", "manual")
+        run = self.env["practice.billing.run"]._run_due_period(self.company, datetime.now())
+        self.assertEqual(run.invoice_count, 3)
+        self.env["account.move"].with_context(force_report_rendering=True)._cron_account_move_send()
+        self.env["mail.mail"].sudo().process_email_queue()
+
+        # Email: the invoice with its real PDF attached.
+        [to_jane] = self.sink.to("jane@example.com")
+        invoice = run.invoice_ids.filtered(lambda m: m.partner_id == jane)
+        self.assertIn(invoice.name, to_jane["Subject"])
+        self.assertIn("billing@riverside.example", to_jane["Reply-To"])
+        pdfs = [
+            part
+            for part in to_jane.iter_attachments()
+            if part.get_content_type() == "application/pdf"
+        ]
+        self.assertEqual(len(pdfs), 1)
+        pdf = pdfs[0].get_content()
+        self.assertTrue(pdf.startswith(b"%PDF"))
+        text, fonts = self._pdf_text(pdf, "invoice-email.pdf")
+        self.assertIn(f"Invoice {invoice.name}", text)
+        self.assertIn("Jane Doe", text, "the client's identity is real text")
+        self.assertIn("Riverside Therapy", text, "the practice is in the body")
+        self.assertIn("Clinician: Maya Chen", text)
+        self.assertIn("Psychotherapy, 53 min", text)
+        self.assertIn("DejaVu", fonts, "real text in a system font")
+        plain = to_jane.get_body(("plain",)).get_content()
+        self.assertIn("Dear Jane Doe", plain, "reads well as plain text")
+        self.assertEqual(invoice.billing_delivery_state, "sent")
+
+        # Portal: a link, no attachment, nothing clinical.
+        notices = [m for m in self.sink.to("priya@example.com") if "client portal" in m["Subject"]]
+        self.assertEqual(len(notices), 1)
+        notice = notices[0]
+        self.assertFalse(list(notice.iter_attachments()))
+        body = notice.get_body(("html", "plain")).get_content()
+        portal_invoice = run.invoice_ids.filtered(lambda m: m.partner_id == priya)
+        self.assertIn(f"/my/invoices/{portal_invoice.id}?access_token=", body)
+        for clinical in ("90837", "Psychotherapy", "53 min", "Maya Chen"):
+            self.assertNotIn(clinical, body)
+        self.assertEqual(portal_invoice.billing_delivery_state, "sent")
+        # The portal link opens the invoice for the client, with the token alone.
+        response = self.url_open(portal_invoice.get_portal_url())
+        self.assertEqual(response.status_code, 200)
+        self.assertIn(portal_invoice.name, response.text)
+
+        # Manual: nothing sent.
+        self.assertFalse(self.sink.to("tom@example.com"))
+        tom_invoice = run.invoice_ids.filtered(lambda m: m.partner_id == tom)
+        self.assertEqual(tom_invoice.billing_delivery_state, "manual")
