@@ -18,6 +18,7 @@
         "wizards/practice_billing_generate_views.xml",
         "wizards/practice_billing_preview_views.xml",
         "views/practice_billing_run_views.xml",
+        "views/account_move_views.xml",
         "views/calendar_event_views.xml",
         "views/res_partner_views.xml",
         "views/res_config_settings_views.xml",
