@@ -9,3 +9,4 @@ from . import practice_billing_run
 from . import practice_billing_run_failure
 from . import calendar_recurrence
 from . import mail_mail
+from . import ir_actions_report

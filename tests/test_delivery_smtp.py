@@ -116,8 +116,9 @@ class TestDeliveryEndToEnd(HttpCase):
         jane = self._client_with_sessions("Jane Doe", "jane@example.com", "email")
         priya = self._client_with_sessions("Priya Natarajan", "priya@example.com", "portal")
         tom = self._client_with_sessions("Tom Alvarez", "tom@example.com", "manual")
+        grace = self._client_with_sessions("Grace Liu", "grace@example.com", "email")
         run = self.env["practice.billing.run"]._run_due_period(self.company, datetime.now())
-        self.assertEqual(run.invoice_count, 3)
+        self.assertEqual(run.invoice_count, 4)
         self.env["account.move"].with_context(force_report_rendering=True)._cron_account_move_send()
         self.env["mail.mail"].sudo().process_email_queue()
 
@@ -144,6 +145,15 @@ class TestDeliveryEndToEnd(HttpCase):
         plain = to_jane.get_body(("plain",)).get_content()
         self.assertIn("Dear Jane Doe", plain, "reads well as plain text")
         self.assertEqual(invoice.billing_delivery_state, "sent")
+        # Two invoices rendered in one sending batch, each with its own PDF.
+        [to_grace] = self.sink.to("grace@example.com")
+        grace_invoice = run.invoice_ids.filtered(lambda m: m.partner_id == grace)
+        [grace_pdf] = [
+            p for p in to_grace.iter_attachments() if p.get_content_type() == "application/pdf"
+        ]
+        grace_text, _fonts = self._pdf_text(grace_pdf.get_content(), "invoice-email-2.pdf")
+        self.assertIn(grace_invoice.name, grace_text)
+        self.assertNotIn(invoice.name, grace_text)
 
         # Portal: a link, no attachment, nothing clinical.
         notices = [m for m in self.sink.to("priya@example.com") if "client portal" in m["Subject"]]
@@ -165,3 +175,20 @@ class TestDeliveryEndToEnd(HttpCase):
         self.assertFalse(self.sink.to("tom@example.com"))
         tom_invoice = run.invoice_ids.filtered(lambda m: m.partner_id == tom)
         self.assertEqual(tom_invoice.billing_delivery_state, "manual")
+
+    def test_printing_several_invoices_at_once(self):
+        clients = [
+            self._client_with_sessions(f"Client {i}", f"c{i}@example.com", "manual")
+            for i in range(3)
+        ]
+        run = self.env["practice.billing.run"]._run_due_period(self.company, datetime.now())
+        invoices = run.invoice_ids
+        self.assertEqual(len(invoices), len(clients))
+        pdf, _kind = (
+            self.env["ir.actions.report"]
+            .with_context(force_report_rendering=True)
+            ._render_qweb_pdf("account.account_invoices", invoices.ids)
+        )
+        text, _fonts = self._pdf_text(pdf, "invoices-printed-together.pdf")
+        for invoice in invoices:
+            self.assertIn(invoice.name, text)
