@@ -3,7 +3,8 @@
 Run through ``./dev.sh bench [N ...]`` (it prepares a fresh database per N). For N clients
 with four $150 sessions each, it times in one process:
 
-- engine: ``practice.billing.run`` billing every client (lock, link, create, post, commit);
+- engine: ``practice.billing.run`` billing every client (lock, create, post, link, queue
+  the emails, commit);
 - loop:   plain Odoo, ``create`` + ``action_post`` one client at a time;
 - floor:  plain Odoo, one batched ``create(vals_list)`` + ``action_post()``.
 
@@ -39,7 +40,17 @@ def setup_practice(env, n):
     service = env["product.product"].create(
         {"name": "Psychotherapy, 53 min", "type": "service", "list_price": 150.0, "taxes_id": []}
     )
-    clients = env["res.partner"].create([{"name": f"Client {i:05d}"} for i in range(n)])
+    # Clients receive their invoices by email: the engine queues them for Odoo's sending.
+    clients = env["res.partner"].create(
+        [
+            {
+                "name": f"Client {i:05d}",
+                "email": f"client{i:05d}@example.com",
+                "billing_delivery_method": "email",
+            }
+            for i in range(n)
+        ]
+    )
     others = env["res.partner"].create([{"name": f"Reference {i:05d}"} for i in range(2 * n)])
     month = (datetime.now().replace(day=1) - timedelta(days=1)).replace(day=1)
     starts = [
