@@ -129,14 +129,19 @@ cmd_start() {
 cmd_test() {
   prepare noclone
   local db="pb_test_$$" log="$BUILD/install-$$.log" rc=0
-  trap 'dropdb -h 127.0.0.1 --if-exists '"$db"' 2>/dev/null || true' EXIT
   say "Lint: ruff and pylint-odoo."
   (cd "$REPO" && "$VENV/bin/ruff" format --check . && "$VENV/bin/ruff" check .) || die "ruff found problems (ruff format . / ruff check --fix .)."
   (cd "$REPO" && "$VENV/bin/pylint" --rcfile=.pylintrc --load-plugins=pylint_odoo $(git ls-files '*.py' | grep -v '^bench/')) ||
     die "pylint-odoo found problems (see above)."
-  say "Installing practice_billing with demo data into $db (must log no WARNING or ERROR)."
+  local bare="${db}_nodemo" bare_log="$BUILD/install-$$-nodemo.log"
+  trap 'dropdb -h 127.0.0.1 --if-exists '"$db"' 2>/dev/null || true; dropdb -h 127.0.0.1 --if-exists '"$bare"' 2>/dev/null || true' EXIT
+  say "Installing practice_billing with and without demo data (must log no WARNING or ERROR)."
+  odoo_bin -d "$bare" -i practice_billing --without-demo=all --stop-after-init --http-port=0 > "$bare_log" 2>&1 &
+  local bare_pid=$!
   odoo_bin -d "$db" -i practice_billing --stop-after-init --http-port=0 > "$log" 2>&1 || { tail -50 "$log"; die "Install failed."; }
-  if grep -E " (WARNING|ERROR|CRITICAL) " "$log"; then die "The install logged warnings or errors (above; full log: $log)."; fi
+  wait "$bare_pid" || { tail -50 "$bare_log"; die "Install without demo data failed."; }
+  if grep -E " (WARNING|ERROR|CRITICAL) " "$log" "$bare_log"; then die "An install logged warnings or errors (above; logs: $log, $bare_log)."; fi
+  dropdb -h 127.0.0.1 --if-exists "$bare"
   say "Running the suite (pytest-odoo, HttpCases in Chromium)."
   # Collect through the link named after the addon: pytest-odoo imports the tests as
   # odoo.addons.<folder name>, and a clone's folder may be called anything.

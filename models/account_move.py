@@ -59,19 +59,11 @@ class AccountMove(models.Model):
         """Send each document the way its client receives documents; never raises."""
         if self.env.context.get("billing_already_delivered"):
             # Past documents recorded after the fact (a practice's history, demo data).
-            for move in self:
-                move.billing_delivery_method = move._billing_delivery_method()
-            self.billing_delivery_state = "sent"
+            for method, moves in self.grouped(lambda m: m._billing_delivery_method()).items():
+                moves.write({"billing_delivery_method": method, "billing_delivery_state": "sent"})
             return
         for method, moves in self.grouped(lambda m: m._billing_delivery_method()).items():
-            moves.billing_delivery_method = method
-            for move in moves:
-                try:
-                    with self.env.cr.savepoint():
-                        getattr(move, f"_billing_deliver_{method}")()
-                except Exception as error:  # a delivery problem never blocks billing
-                    _logger.warning("Delivery of %s failed: %s", move.display_name, error)
-                    move._billing_delivery_failed(str(error))
+            getattr(moves, f"_billing_deliver_{method}")()
 
     def _billing_delivery_method(self):
         """The client's method; email and portal need an email address, else manual."""
@@ -84,25 +76,45 @@ class AccountMove(models.Model):
         return method
 
     def _billing_deliver_email(self):
-        """Queue the invoice for Odoo's background sending (PDF attached by the template)."""
-        self.write(
-            {
-                "billing_delivery_state": "pending",
-                "billing_delivery_attempts": self.billing_delivery_attempts + 1,
-                "sending_data": {
-                    "author_user_id": self.env.user.id,
-                    "author_partner_id": self.env.user.partner_id.id,
-                    "sending_methods": ["email"],
-                },
-            }
-        )
+        """Queue the invoices for Odoo's background sending (PDF attached by the template)."""
+        sending_data = {
+            "author_user_id": self.env.user.id,
+            "author_partner_id": self.env.user.partner_id.id,
+            "sending_methods": ["email"],
+        }
+        for attempts, moves in self.grouped("billing_delivery_attempts").items():
+            moves.write(
+                {
+                    "billing_delivery_method": "email",
+                    "billing_delivery_state": "pending",
+                    "billing_delivery_attempts": attempts + 1,
+                    "sending_data": sending_data,
+                }
+            )
         self.env.ref("account.ir_cron_account_move_send")._trigger()
 
     def _billing_deliver_portal(self):
-        """Invite the client to the portal if needed and email them a link, nothing attached."""
+        """Invite each client to the portal if needed and email a link, nothing attached."""
+        for move in self:
+            try:
+                with self.env.cr.savepoint():
+                    move._billing_notify_in_portal()
+            except Exception as error:  # a delivery problem never blocks billing
+                _logger.warning("Portal delivery of %s failed: %s", move.display_name, error)
+                move.write(
+                    {
+                        "billing_delivery_method": "portal",
+                        "billing_delivery_attempts": move.billing_delivery_attempts + 1,
+                    }
+                )
+                move._billing_delivery_failed(str(error))
+
+    def _billing_notify_in_portal(self):
+        self.ensure_one()
         self.partner_id._billing_grant_portal_access()
         self.write(
             {
+                "billing_delivery_method": "portal",
                 "billing_delivery_state": "pending",
                 "billing_delivery_attempts": self.billing_delivery_attempts + 1,
             }
@@ -115,7 +127,7 @@ class AccountMove(models.Model):
         )
 
     def _billing_deliver_manual(self):
-        self.billing_delivery_state = "manual"
+        self.write({"billing_delivery_method": "manual", "billing_delivery_state": "manual"})
 
     def _billing_delivery_failed(self, reason):
         self.write({"billing_delivery_state": "failed", "billing_delivery_error": reason})

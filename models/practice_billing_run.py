@@ -88,9 +88,10 @@ class PracticeBillingRun(models.Model):
         now = fields.Datetime.now()
         # A system job: every practice of the database, whoever the cron's user is.
         Run = self.sudo()
+        # Retry what failed in earlier executions, before this one adds new documents.
+        Run.env["account.move"]._billing_retry_failed_deliveries()
         for company in Run.env["res.company"].search([("billing_auto_invoice", "=", True)]):
             Run.with_company(company)._run_due_period(company, now)
-        Run.env["account.move"]._billing_retry_failed_deliveries()
 
     @api.model
     def _run_due_period(self, company, now):

@@ -204,3 +204,27 @@ class TestPastDueReminders(PracticeBillingCase, MockEmail):
         self.company.billing_past_due_reminder = False
         self._invoice(self.client_jane, "2026-10-01")
         self.assertFalse(self._remind("2026-12-02 15:00:00"))
+
+
+@tagged("-at_install", "post_install")
+class TestPortalDeliveryFailure(PracticeBillingCase):
+    def test_a_portal_problem_fails_the_delivery_not_the_billing(self):
+        self.company.billing_auto_invoice = True
+        client = self._create_client(
+            "Hannah Kim", email="hannah@example.com", billing_delivery_method="portal"
+        )
+        self._create_session(client, "2026-11-02 15:00:00")
+        Partner = type(self.env["res.partner"])
+
+        def refuse(partners):
+            raise ValueError("Another user already has this email address")
+
+        with patch.object(Partner, "_billing_grant_portal_access", refuse):
+            run = self._cron("2026-12-01 06:00:00")
+        invoice = self._invoices_of(client)
+        self.assertEqual(run.state, "done", "billed all the same")
+        self.assertEqual(invoice.state, "posted")
+        self.assertEqual(invoice.billing_delivery_state, "failed")
+        self.assertEqual(invoice.billing_delivery_method, "portal")
+        self.assertIn("already has this email", invoice.billing_delivery_error)
+        self.assertEqual(invoice.billing_delivery_attempts, 1)
