@@ -11,7 +11,9 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PB_CACHE=${PB_CACHE:-$HOME/.cache/practice-billing}
 ODOO_DEFAULT=$PB_CACHE/odoo
 VENV=${PB_VENV:-$PB_CACHE/venv}
-BUILD=$REPO/.build
+# Per-checkout config and the addons-path link live outside the repository: a link back to
+# the repository inside it would make Odoo's file walks (translation export) loop forever.
+BUILD=${PB_BUILD:-$PB_CACHE/checkouts/$(printf %s "$REPO" | sha1sum | cut -c1-12)}
 PORT=${PB_PORT:-8069}
 DB=${PB_DB:-practice_billing}
 
