@@ -21,6 +21,7 @@
         "views/account_move_views.xml",
         "views/calendar_event_views.xml",
         "views/res_partner_views.xml",
+        "views/res_users_views.xml",
         "views/res_config_settings_views.xml",
         "views/product_template_views.xml",
         "views/menus.xml",

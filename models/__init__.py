@@ -10,3 +10,5 @@ from . import practice_billing_run_failure
 from . import calendar_recurrence
 from . import mail_mail
 from . import ir_actions_report
+from . import res_users
+from . import practice_client_diagnosis

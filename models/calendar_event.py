@@ -1,6 +1,10 @@
+import re
+
 from odoo import api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import UserError, ValidationError
 from odoo.osv import expression
+
+from .res_company import PLACES_OF_SERVICE
 
 BILLING_STATES = [
     ("not_billable", "Not billable"),
@@ -95,6 +99,17 @@ class CalendarEvent(models.Model):
         default="attended",
         required=True,
         help="Cancelled sessions are never billed.",
+        groups=STAFF,
+    )
+    billing_pos_code = fields.Selection(
+        PLACES_OF_SERVICE,
+        string="Place of Service",
+        default=lambda self: self.env.company.billing_default_pos_code,
+        groups=STAFF,
+    )
+    billing_cpt_modifiers = fields.Char(
+        string="CPT Modifiers",
+        help="Up to four two-character modifiers separated by spaces, e.g. 95 for telehealth.",
         groups=STAFF,
     )
     billing_invoice_line_id = fields.Many2one(
@@ -269,6 +284,20 @@ class CalendarEvent(models.Model):
         if not values:
             return expression.FALSE_DOMAIN
         return expression.OR([self._billing_state_domain(state) for state in sorted(values)])
+
+    @api.constrains("billing_cpt_modifiers")
+    def _check_billing_cpt_modifiers(self):
+        for session in self.filtered("billing_cpt_modifiers"):
+            modifiers = session.billing_cpt_modifiers.replace(",", " ").split()
+            if len(modifiers) > 4 or not all(re.fullmatch(r"[0-9A-Z]{2}", m) for m in modifiers):
+                raise ValidationError(
+                    self.env._(
+                        "“%(modifiers)s” on the session “%(session)s”: write up to four "
+                        "two-character CPT modifiers separated by spaces, e.g. “95” or “95 GT”.",
+                        modifiers=session.billing_cpt_modifiers,
+                        session=session.name,
+                    )
+                )
 
     # ------------------------------------------------------------------ invoicing
     def _billing_invoice_line_name(self):

@@ -1,10 +1,19 @@
+import re
 from datetime import datetime, time
 
 import pytz
 from dateutil.relativedelta import relativedelta
 
-from odoo import fields, models
+from odoo import api, fields, models
+from odoo.exceptions import ValidationError
 
+from .npi import check_npi
+
+PLACES_OF_SERVICE = [
+    ("11", "11 - Office"),
+    ("02", "02 - Telehealth (not in the client's home)"),
+    ("10", "10 - Telehealth in the client's home"),
+]
 DELIVERY_METHODS = [
     ("email", "Email"),
     ("portal", "Client portal"),
@@ -79,6 +88,21 @@ class ResCompany(models.Model):
         string="Review Invoices Before Sending",
         help="Keep the invoices of automatic runs in draft for staff to check and post.",
     )
+    billing_npi = fields.Char(
+        string="Practice NPI",
+        size=10,
+        help="The group (type 2) National Provider Identifier printed on superbills.",
+    )
+    billing_tax_id = fields.Char(
+        string="Tax ID (EIN)", size=10, help="Employer Identification Number, e.g. 12-3456789."
+    )
+    billing_default_pos_code = fields.Selection(
+        PLACES_OF_SERVICE,
+        string="Default Place of Service",
+        default="11",
+        required=True,
+        help="Place of service of new sessions (CMS place-of-service codes).",
+    )
     billing_last_cutoff = fields.Datetime(
         string="Last Billing Cutoff",
         readonly=True,
@@ -94,6 +118,23 @@ class ResCompany(models.Model):
             "Late cancellation and no-show fees are a percentage between 0 and 100.",
         ),
     ]
+
+    @api.constrains("billing_npi")
+    def _check_billing_npi(self):
+        check_npi(self, "billing_npi", lambda company: company.name)
+
+    @api.constrains("billing_tax_id")
+    def _check_billing_tax_id(self):
+        for company in self.filtered("billing_tax_id"):
+            if not re.fullmatch(r"\d{2}-?\d{7}", company.billing_tax_id):
+                raise ValidationError(
+                    self.env._(
+                        "The Tax ID %(ein)s of %(company)s is not an EIN: write nine digits, "
+                        "as 12-3456789.",
+                        ein=company.billing_tax_id,
+                        company=company.name,
+                    )
+                )
 
     # ------------------------------------------------------------------ practice clock
     def _billing_tz(self):

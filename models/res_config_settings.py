@@ -36,6 +36,11 @@ class ResConfigSettings(models.TransientModel):
         related="company_id.billing_reminder_interval_days", readonly=False
     )
     billing_reminder_max = fields.Integer(related="company_id.billing_reminder_max", readonly=False)
+    billing_npi = fields.Char(related="company_id.billing_npi", readonly=False)
+    billing_tax_id = fields.Char(related="company_id.billing_tax_id", readonly=False)
+    billing_default_pos_code = fields.Selection(
+        related="company_id.billing_default_pos_code", readonly=False
+    )
     # The practice's clock: billing periods start at midnight in this time zone.
     billing_practice_tz = fields.Selection(
         related="company_id.partner_id.tz", string="Practice Time Zone", readonly=False

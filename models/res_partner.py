@@ -27,6 +27,37 @@ class ResPartner(models.Model):
         help="The client pays out of pocket and seeks reimbursement from their insurer.",
         groups=STAFF,
     )
+    billing_superbill_diagnosis_detail = fields.Selection(
+        [("code_description", "Code and description"), ("code", "Code only")],
+        string="Diagnoses on Superbills",
+        default="code_description",
+        required=True,
+        help="Privacy option: print diagnoses on this client's superbills with their "
+        "description, or as codes only.",
+        groups=STAFF,
+    )
+    billing_legal_name = fields.Char(
+        string="Legal Name",
+        help="Name on insurance documents, when it differs from the name the practice uses.",
+        groups=STAFF,
+    )
+    billing_birthdate = fields.Date(string="Date of Birth", groups=STAFF)
+    billing_insurance_payer = fields.Char(string="Insurance Company", groups=STAFF)
+    billing_insurance_member_id = fields.Char(string="Member ID", groups=STAFF)
+    billing_insurance_group_number = fields.Char(string="Group Number", groups=STAFF)
+    billing_insured_relationship = fields.Selection(
+        [("self", "Self"), ("spouse", "Spouse"), ("child", "Child"), ("other", "Other")],
+        string="Relationship to Insured",
+        default="self",
+        groups=STAFF,
+    )
+    # Health information: billing managers only (the model's access rights say so too).
+    billing_diagnosis_ids = fields.One2many(
+        "practice.client.diagnosis",
+        "partner_id",
+        string="Diagnoses",
+        groups="practice_billing.group_billing_manager",
+    )
     billing_session_ids = fields.One2many(
         "calendar.event",
         "billing_client_id",
@@ -116,6 +147,15 @@ class ResPartner(models.Model):
         by_client = invoices.grouped("partner_id")
         for partner in self:
             partner.billing_past_due_invoice_ids = by_client.get(partner, invoices.browse())
+
+    def _billing_diagnoses_on(self, day):
+        """The client's diagnoses that apply to a session on ``day``, primary first."""
+        self.ensure_one()
+        return (
+            self.sudo()
+            .billing_diagnosis_ids.filtered(lambda d: d.date_start <= day)
+            .sorted(lambda d: (d.sequence, d.id))
+        )
 
     # ------------------------------------------------------------------ delivery
     def _billing_ask_for_email(self):

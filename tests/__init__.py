@@ -6,4 +6,5 @@ from . import test_billing_run
 from . import test_billing_concurrency
 from . import test_delivery
 from . import test_delivery_smtp
+from . import test_clinical_data
 from . import test_ui
