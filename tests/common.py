@@ -33,6 +33,18 @@ class PracticeBillingCase(AccountTestInvoicingCommon):
         cls.client_marcus = cls._create_client("Marcus Webb", email="marcus@example.com")
 
     @classmethod
+    def _create_people(cls):
+        """A Billing User, a Billing Manager and a client with portal access."""
+        cls.billing_user = new_test_user(
+            cls.env, login="billing_user", groups="practice_billing.group_billing_user"
+        )
+        cls.billing_manager = new_test_user(
+            cls.env, login="billing_manager", groups="practice_billing.group_billing_manager"
+        )
+        cls.portal_user = new_test_user(cls.env, login="jane_portal", groups="base.group_portal")
+        cls.portal_client = cls.portal_user.partner_id
+
+    @classmethod
     def _create_billing_service(cls, name, cpt_code, price):
         return cls.env["product.product"].create(
             {

@@ -11,14 +11,7 @@ class TestAccess(PracticeBillingCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.billing_user = new_test_user(
-            cls.env, login="billing_user", groups="practice_billing.group_billing_user"
-        )
-        cls.billing_manager = new_test_user(
-            cls.env, login="billing_manager", groups="practice_billing.group_billing_manager"
-        )
-        cls.portal_user = new_test_user(cls.env, login="jane_portal", groups="base.group_portal")
-        cls.portal_client = cls.portal_user.partner_id
+        cls._create_people()
 
     def test_invoicing_groups_imply_the_billing_groups(self):
         invoicing = new_test_user(self.env, login="inv", groups="account.group_account_invoice")

@@ -1,7 +1,7 @@
 from datetime import date
 
 from odoo.exceptions import AccessError, ValidationError
-from odoo.tests import new_test_user, tagged
+from odoo.tests import tagged
 
 from odoo.addons.practice_billing.models.npi import is_valid_npi
 
@@ -56,13 +56,8 @@ class TestDiagnoses(PracticeBillingCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.manager = new_test_user(
-            cls.env, login="manager", groups="practice_billing.group_billing_manager"
-        )
-        cls.staff = new_test_user(
-            cls.env, login="staff", groups="practice_billing.group_billing_user"
-        )
-        cls.portal = new_test_user(cls.env, login="portal_jane", groups="base.group_portal")
+        cls._create_people()
+        cls.manager, cls.staff, cls.portal = cls.billing_manager, cls.billing_user, cls.portal_user
 
     def _diagnose(self, code, start="2026-01-01", sequence=10, client=None):
         return self.env["practice.client.diagnosis"].create(
