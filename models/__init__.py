@@ -12,3 +12,5 @@ from . import mail_mail
 from . import ir_actions_report
 from . import res_users
 from . import practice_client_diagnosis
+from . import practice_superbill
+from . import practice_superbill_line

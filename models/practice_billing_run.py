@@ -1,6 +1,7 @@
 import logging
 import time
 
+from dateutil.relativedelta import relativedelta
 from psycopg2.errors import LockNotAvailable, SerializationFailure
 
 from odoo import Command, api, fields, models, modules
@@ -113,6 +114,7 @@ class PracticeBillingRun(models.Model):
             }
         )
         run._execute()
+        run._generate_monthly_documents(period_start)
         company.sudo().billing_last_cutoff = cutoff
         return run
 
@@ -156,6 +158,18 @@ class PracticeBillingRun(models.Model):
         )
         _logger.info(
             "Billing run %s: %s invoices, %s failed clients", self.id, done, len(self.failure_ids)
+        )
+
+    def _generate_monthly_documents(self, period_start):
+        """After the invoices: superbills of the month that just ended, if the practice
+        issues them (on the 1st; daily practices too)."""
+        self.ensure_one()
+        if period_start.day != 1 or not self.company_id.billing_auto_superbill:
+            return
+        month_start = period_start - relativedelta(months=1)
+        clients = self.env["res.partner"].search([("billing_needs_superbill", "=", True)])
+        self.env["practice.superbill"].sudo()._generate(
+            clients, month_start, period_start - relativedelta(days=1), self.company_id
         )
 
     def _due_session_domain(self):

@@ -7,4 +7,6 @@ from . import test_billing_concurrency
 from . import test_delivery
 from . import test_delivery_smtp
 from . import test_clinical_data
+from . import test_superbill
+from . import test_superbill_pdf
 from . import test_ui

@@ -1,8 +1,10 @@
+import subprocess
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from freezegun import freeze_time
 
-from odoo.tests import new_test_user
+from odoo.tests import HttpCase, new_test_user
 
 from odoo.addons.account.tests.common import AccountTestInvoicingCommon
 
@@ -100,3 +102,91 @@ class PracticeBillingCase(AccountTestInvoicingCommon):
         self.assertEqual(lines.billing_session_ids, sessions)
         for session in sessions:
             self.assertEqual(session.billing_state, "invoiced", session.name)
+
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+class PracticeHttpCase(HttpCase):
+    """A practice of its own, with a server wkhtmltopdf can fetch report styles from.
+
+    For real PDFs: HttpCase data is visible to the test's HTTP server.
+    """
+
+    def setUp(self):
+        super().setUp()
+        # wkhtmltopdf fetches the report's CSS from this test's server.
+        self.env["ir.config_parameter"].sudo().set_param("report.url", self.base_url())
+        self.company = self._practice()
+        self.env = self.env(context=dict(self.env.context, allowed_company_ids=self.company.ids))
+        self.clinician = new_test_user(
+            self.env, login="maya", name="Maya Chen", company_id=self.company.id
+        )
+        self.service = self.env["product.product"].create(
+            {
+                "name": "Psychotherapy, 53 min",
+                "type": "service",
+                "list_price": 150.0,
+                "billing_cpt_code": "90837",
+                "taxes_id": [],
+            }
+        )
+
+    def _practice(self):
+        company = self.env["res.company"].create(
+            {
+                "name": "Riverside Therapy",
+                "email": "billing@riverside.example",
+                "phone": "+1 503 555 0100",
+                "street": "12 Elm Street",
+                "city": "Portland",
+                "billing_auto_invoice": True,
+            }
+        )
+        self.env["account.chart.template"].try_loading("generic_coa", company=company)
+        self.env.user.company_ids |= company
+        return company
+
+    def _client_with_sessions(self, name, address, method, **vals):
+        client = self.env["res.partner"].create(
+            {"name": name, "email": address, "billing_delivery_method": method, **vals}
+        )
+        last_month = (datetime.now().replace(day=1) - timedelta(days=1)).replace(
+            day=2, hour=15, minute=0, second=0, microsecond=0
+        )
+        for week in (0, 7):
+            start = last_month + timedelta(days=week)
+            self.env["calendar.event"].with_context(no_mail_to_attendees=True).create(
+                {
+                    "name": f"{name} session",
+                    "start": start,
+                    "stop": start + timedelta(minutes=53),
+                    "user_id": self.clinician.id,
+                    "partner_ids": [(6, 0, client.ids)],
+                    "billing_product_id": self.service.id,
+                    "billing_company_id": self.company.id,
+                }
+            )
+        return client
+
+    def _pdf_text(self, pdf_bytes, name):
+        """Keep the PDF as a test artifact and return its text and its fonts."""
+        ARTIFACTS.mkdir(exist_ok=True)
+        path = ARTIFACTS / name
+        path.write_bytes(pdf_bytes)
+        text = subprocess.run(
+            ["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True
+        ).stdout
+        fonts = subprocess.run(
+            ["pdffonts", str(path)], capture_output=True, text=True, check=True
+        ).stdout
+        return text, fonts
+
+    def _rasterize(self, name):
+        """A PNG of the PDF's first page beside it, for a person to look at."""
+        path = ARTIFACTS / name
+        subprocess.run(
+            ["pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "1", str(path), str(path)[:-4]],
+            check=True,
+        )
+        return next(ARTIFACTS.glob(path.stem + "*.png"))

@@ -1,15 +1,13 @@
 import email
 import socket
-import subprocess
-from datetime import datetime, timedelta
+from datetime import datetime
 from email import policy
-from pathlib import Path
 
 from aiosmtpd.controller import Controller
 
-from odoo.tests import HttpCase, new_test_user, tagged
+from odoo.tests import tagged
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+from .common import PracticeHttpCase
 
 
 class SmtpSink:
@@ -33,7 +31,7 @@ def free_port():
 
 
 @tagged("-at_install", "post_install")
-class TestDeliveryEndToEnd(HttpCase):
+class TestDeliveryEndToEnd(PracticeHttpCase):
     """A monthly run delivered through a real SMTP server, with real PDFs."""
 
     def setUp(self):
@@ -47,70 +45,6 @@ class TestDeliveryEndToEnd(HttpCase):
         self.env["ir.mail_server"].create(
             {"name": "Test sink", "smtp_host": "127.0.0.1", "smtp_port": port, "sequence": 0}
         )
-        # wkhtmltopdf fetches the report's CSS from this test's server.
-        self.env["ir.config_parameter"].sudo().set_param("report.url", self.base_url())
-        self.company = self._practice()
-        self.env = self.env(context=dict(self.env.context, allowed_company_ids=self.company.ids))
-        self.clinician = new_test_user(
-            self.env, login="maya", name="Maya Chen", company_id=self.company.id
-        )
-        self.service = self.env["product.product"].create(
-            {
-                "name": "Psychotherapy, 53 min",
-                "type": "service",
-                "list_price": 150.0,
-                "billing_cpt_code": "90837",
-                "taxes_id": [],
-            }
-        )
-
-    def _practice(self):
-        company = self.env["res.company"].create(
-            {
-                "name": "Riverside Therapy",
-                "email": "billing@riverside.example",
-                "street": "12 Elm Street",
-                "city": "Portland",
-                "billing_auto_invoice": True,
-            }
-        )
-        self.env["account.chart.template"].try_loading("generic_coa", company=company)
-        self.env.user.company_ids |= company
-        return company
-
-    def _client_with_sessions(self, name, address, method):
-        client = self.env["res.partner"].create(
-            {"name": name, "email": address, "billing_delivery_method": method}
-        )
-        last_month = (datetime.now().replace(day=1) - timedelta(days=1)).replace(
-            day=2, hour=15, minute=0, second=0, microsecond=0
-        )
-        for week in (0, 7):
-            start = last_month + timedelta(days=week)
-            self.env["calendar.event"].with_context(no_mail_to_attendees=True).create(
-                {
-                    "name": f"{name} session",
-                    "start": start,
-                    "stop": start + timedelta(minutes=53),
-                    "user_id": self.clinician.id,
-                    "partner_ids": [(6, 0, client.ids)],
-                    "billing_product_id": self.service.id,
-                    "billing_company_id": self.company.id,
-                }
-            )
-        return client
-
-    def _pdf_text(self, pdf_bytes, name):
-        ARTIFACTS.mkdir(exist_ok=True)
-        path = ARTIFACTS / name
-        path.write_bytes(pdf_bytes)
-        text = subprocess.run(
-            ["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True
-        ).stdout
-        fonts = subprocess.run(
-            ["pdffonts", str(path)], capture_output=True, text=True, check=True
-        ).stdout
-        return text, fonts
 
     def test_monthly_run_delivered_over_smtp(self):
         jane = self._client_with_sessions("Jane Doe", "jane@example.com", "email")

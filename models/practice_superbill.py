@@ -1,0 +1,242 @@
+from collections import OrderedDict
+from datetime import timedelta
+from string import ascii_uppercase
+
+from odoo import Command, api, fields, models
+
+SUPERBILL_STATES = [("draft", "Draft"), ("issued", "Issued"), ("cancelled", "Cancelled")]
+
+
+class PracticeSuperbill(models.Model):
+    """What a client sends their insurer to be reimbursed for a month of sessions."""
+
+    _name = "practice.superbill"
+    _description = "Superbill"
+    _inherit = ["mail.thread", "mail.activity.mixin", "portal.mixin"]
+    _order = "date_start desc, id desc"
+
+    name = fields.Char(compute="_compute_name", store=True)
+    partner_id = fields.Many2one(
+        "res.partner", string="Client", required=True, index=True, tracking=True
+    )
+    company_id = fields.Many2one(
+        "res.company", required=True, default=lambda self: self.env.company, index=True
+    )
+    currency_id = fields.Many2one(related="company_id.currency_id")
+    date_start = fields.Date(string="From", required=True)
+    date_end = fields.Date(string="To", required=True)
+    line_ids = fields.One2many("practice.superbill.line", "superbill_id", string="Services")
+    amount_total = fields.Monetary(string="Total Charged", compute="_compute_amounts", store=True)
+    amount_paid = fields.Monetary(string="Total Paid", compute="_compute_amounts", store=True)
+    state = fields.Selection(
+        SUPERBILL_STATES, default="draft", required=True, tracking=True, index=True
+    )
+    replaces_id = fields.Many2one(
+        "practice.superbill",
+        string="Replaces",
+        readonly=True,
+        copy=False,
+        help="The superbill this corrected version replaces.",
+    )
+    missing_info = fields.Text(
+        string="Missing Before Issue",
+        readonly=True,
+        help="What an insurer needs that the practice has not recorded yet.",
+    )
+
+    _sql_constraints = [
+        (
+            "period_after_start",
+            "CHECK(date_end >= date_start)",
+            "A superbill's period ends on or after its first day.",
+        ),
+    ]
+
+    def init(self):
+        # One live superbill per client and period: re-runs never make a second one.
+        self.env.cr.execute(
+            """
+            CREATE UNIQUE INDEX IF NOT EXISTS practice_superbill_one_per_period
+                ON practice_superbill (partner_id, company_id, date_start, date_end)
+             WHERE state != 'cancelled'
+            """
+        )
+
+    @api.depends("partner_id", "date_start", "date_end")
+    def _compute_name(self):
+        for superbill in self:
+            superbill.name = self.env._(
+                "Superbill %(client)s %(start)s to %(end)s",
+                client=superbill.partner_id.name or "",
+                start=superbill.date_start or "",
+                end=superbill.date_end or "",
+            )
+
+    @api.depends("line_ids.charge", "line_ids.amount_paid")
+    def _compute_amounts(self):
+        for superbill in self:
+            superbill.amount_total = sum(superbill.line_ids.mapped("charge"))
+            superbill.amount_paid = sum(superbill.line_ids.mapped("amount_paid"))
+
+    def _compute_access_url(self):
+        super()._compute_access_url()
+        for superbill in self:
+            superbill.access_url = f"/my/superbills/{superbill.id}"
+
+    # ------------------------------------------------------------------ generation
+    @api.model
+    def _generate(self, clients, date_start, date_end, company=None):
+        """Create and pre-flight one superbill per client for the period, unless one exists.
+
+        Returns the superbills created (issued when complete, draft otherwise).
+        """
+        company = company or self.env.company
+        superbills = self.browse()
+        for client in clients:
+            if self._find_live(client, company, date_start, date_end):
+                continue
+            sessions = self._billable_sessions(client, company, date_start, date_end)
+            if not sessions:
+                continue
+            superbill = self.create(
+                {
+                    "partner_id": client.id,
+                    "company_id": company.id,
+                    "date_start": date_start,
+                    "date_end": date_end,
+                    "line_ids": [Command.create({"session_id": s.id}) for s in sessions],
+                }
+            )
+            superbill._preflight_and_issue()
+            superbills |= superbill
+        return superbills
+
+    @api.model
+    def _find_live(self, client, company, date_start, date_end):
+        return self.search(
+            [
+                ("partner_id", "=", client.id),
+                ("company_id", "=", company.id),
+                ("date_start", "=", date_start),
+                ("date_end", "=", date_end),
+                ("state", "!=", "cancelled"),
+            ],
+            limit=1,
+        )
+
+    @api.model
+    def _billable_sessions(self, client, company, date_start, date_end):
+        """Attended, invoiced sessions of the period (local dates): never missed-session fees."""
+        start = company._billing_local_midnight(date_start)
+        end = company._billing_local_midnight(date_end + timedelta(days=1))
+        return (
+            self.env["calendar.event"]
+            .sudo()
+            .search(
+                [
+                    ("billing_client_id", "=", client.id),
+                    ("billing_company_id", "=", company.id),
+                    ("billing_attendance", "=", "attended"),
+                    ("billing_state", "=", "invoiced"),
+                    ("start", ">=", start),
+                    ("start", "<", end),
+                ],
+                order="start, id",
+            )
+        )
+
+    # ------------------------------------------------------------------ pre-flight
+    def _preflight_and_issue(self):
+        """Issue complete superbills; leave the others in draft, saying what is missing."""
+        for superbill in self:
+            missing = superbill._missing_information()
+            if missing:
+                superbill.missing_info = "\n".join(missing)
+                superbill._ask_staff_to_complete(missing)
+            else:
+                superbill.write({"state": "issued", "missing_info": False})
+
+    def _missing_information(self):
+        """Everything an insurer needs that is not recorded, one sentence each."""
+        self.ensure_one()
+        _ = self.env._
+        company, client = self.company_id, self.partner_id.sudo()
+        missing = []
+        if not company.billing_npi:
+            missing.append(_("The practice's NPI (Settings > Practice Billing)."))
+        if not company.billing_tax_id:
+            missing.append(_("The practice's Tax ID (Settings > Practice Billing)."))
+        for clinician in self.line_ids.session_id.user_id:
+            if not clinician.billing_npi:
+                missing.append(_("The NPI of clinician %(name)s.", name=clinician.name))
+        if not client.billing_birthdate:
+            missing.append(_("%(client)s's date of birth.", client=client.name))
+        if not client.billing_insurance_payer:
+            missing.append(_("%(client)s's insurance company.", client=client.name))
+        if not client.billing_insurance_member_id:
+            missing.append(_("%(client)s's insurance member ID.", client=client.name))
+        for line in self.line_ids:
+            if not line.cpt_code:
+                missing.append(
+                    _("A CPT code for the service “%(service)s”.", service=line.service_name)
+                )
+            if not line.diagnosis_ids:
+                missing.append(
+                    _(
+                        "A diagnosis of %(client)s dated on or before %(day)s.",
+                        client=client.name,
+                        day=line.date,
+                    )
+                )
+        return list(OrderedDict.fromkeys(missing))
+
+    def _ask_staff_to_complete(self, missing):
+        summary = self.env._("Complete the superbill")
+        if self.activity_ids.filtered(lambda a: a.summary == summary):
+            return
+        self.activity_schedule(
+            "mail.mail_activity_data_todo",
+            summary=summary,
+            note="\n".join(missing),
+            user_id=self.env["practice.billing.run"]._failure_responsible(self.partner_id).id,
+        )
+
+    def action_new_version(self):
+        """Correct an issued superbill: cancel it and make a new version from current data."""
+        self.ensure_one()
+        self.state = "cancelled"
+        self.flush_recordset(["state"])  # free the period for the new version (unique index)
+        sessions = self.line_ids.session_id
+        new = self.create(
+            {
+                "partner_id": self.partner_id.id,
+                "company_id": self.company_id.id,
+                "date_start": self.date_start,
+                "date_end": self.date_end,
+                "replaces_id": self.id,
+                "line_ids": [Command.create({"session_id": s.id}) for s in sessions],
+            }
+        )
+        new._preflight_and_issue()
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": self._name,
+            "res_id": new.id,
+            "view_mode": "form",
+        }
+
+    def action_print(self):
+        return self.env.ref("practice_billing.action_report_superbill").report_action(self)
+
+    def action_preflight(self):
+        """Staff completed the data: check again and issue if nothing is missing."""
+        self.filtered(lambda s: s.state == "draft")._preflight_and_issue()
+
+    # ------------------------------------------------------------------ diagnoses
+    def _diagnoses(self):
+        """The diagnoses printed on the superbill, lettered A, B, … in order of first use."""
+        self.ensure_one()
+        ordered = self.env["practice.client.diagnosis"].sudo()
+        for line in self.line_ids.sorted("date"):
+            ordered |= line.diagnosis_ids
+        return OrderedDict(zip(ascii_uppercase, ordered, strict=False))

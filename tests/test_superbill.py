@@ -1,0 +1,165 @@
+from datetime import date
+
+from odoo.exceptions import AccessError
+from odoo.tests import tagged
+
+from .common import PracticeBillingCase
+
+
+@tagged("-at_install", "post_install")
+class TestSuperbillGeneration(PracticeBillingCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls._create_people()
+        cls.company.write(
+            {
+                "billing_auto_invoice": True,
+                "billing_auto_superbill": True,
+                "billing_npi": "1245319599",
+                "billing_tax_id": "12-3456789",
+            }
+        )
+        cls.clinician.billing_npi = "1234567893"
+        cls.client_jane.write(
+            {
+                "billing_needs_superbill": True,
+                "billing_birthdate": "1988-04-12",
+                "billing_insurance_payer": "Aetna",
+                "billing_insurance_member_id": "W123456789",
+            }
+        )
+        cls.anxiety = cls.env["practice.client.diagnosis"].create(
+            {
+                "partner_id": cls.client_jane.id,
+                "code": "F41.1",
+                "description": "Generalized anxiety disorder",
+                "date_start": "2026-10-01",
+            }
+        )
+
+    def _superbills(self, client=None):
+        return self.env["practice.superbill"].search(
+            [("partner_id", "=", (client or self.client_jane).id)]
+        )
+
+    def test_monthly_run_issues_one_superbill_per_client_and_month(self):
+        for day in (2, 9, 16, 23):
+            self._create_session(self.client_jane, f"2026-11-{day:02d} 15:00:00")
+        self._create_session(self.client_marcus, "2026-11-02 15:00:00")  # no superbill needed
+        self._cron("2026-12-01 06:00:00")
+        superbill = self._superbills()
+        self.assertEqual(len(superbill), 1)
+        self.assertEqual(superbill.state, "issued", superbill.missing_info)
+        self.assertEqual(
+            (superbill.date_start, superbill.date_end), (date(2026, 11, 1), date(2026, 11, 30))
+        )
+        self.assertEqual(len(superbill.line_ids), 4)
+        self.assertEqual(superbill.amount_total, 600.0)
+        line = superbill.line_ids[0]
+        self.assertEqual(
+            (line.date, line.cpt_code, line.pos_code, line.units),
+            (date(2026, 11, 2), "90837", "11", 1),
+        )
+        self.assertEqual(line.diagnosis_pointers, "A")
+        self.assertFalse(self._superbills(self.client_marcus))
+        # Re-runs make no second superbill.
+        self._cron("2026-12-01 08:00:00")
+        self.env["practice.superbill"]._generate(
+            self.client_jane, date(2026, 11, 1), date(2026, 11, 30), self.company
+        )
+        self.assertEqual(len(self._superbills()), 1)
+
+    def test_missed_session_fees_never_appear(self):
+        attended = self._create_session(self.client_jane, "2026-11-02 15:00:00")
+        self._create_session(
+            self.client_jane, "2026-11-09 15:00:00", billing_attendance="late_cancel"
+        )
+        self._create_session(self.client_jane, "2026-11-16 15:00:00", billing_attendance="no_show")
+        self._cron("2026-12-01 06:00:00")
+        superbill = self._superbills()
+        self.assertEqual(superbill.line_ids.session_id, attended)
+        self.assertEqual(superbill.amount_total, 150.0)
+
+    def test_preflight_lists_exactly_what_is_missing(self):
+        self.company.billing_npi = False
+        self.clinician.billing_npi = False
+        self.client_jane.billing_insurance_member_id = False
+        self.service_53.billing_cpt_code = False
+        self._create_session(self.client_jane, "2026-11-02 15:00:00")
+        self._create_session(self.client_jane, "2026-09-28 15:00:00")  # billed, not November
+        self._cron("2026-12-01 06:00:00")
+        superbill = self._superbills().filtered(lambda s: s.date_start == date(2026, 11, 1))
+        self.assertEqual(superbill.state, "draft")
+        self.assertEqual(
+            superbill.missing_info.splitlines(),
+            [
+                "The practice's NPI (Settings > Practice Billing).",
+                "The NPI of clinician Maya Chen.",
+                "Jane Doe's insurance member ID.",
+                "A CPT code for the service “Psychotherapy, 53 min”.",
+            ],
+        )
+        self.assertIn("Complete the superbill", superbill.activity_ids.mapped("summary"))
+        # Staff complete the data and check again.
+        self.company.billing_npi = "1245319599"
+        self.clinician.billing_npi = "1234567893"
+        self.client_jane.billing_insurance_member_id = "W1"
+        superbill.line_ids.cpt_code = "90837"
+        superbill.action_preflight()
+        self.assertEqual(superbill.state, "issued")
+
+    def test_a_session_before_any_diagnosis_blocks_the_superbill(self):
+        self.anxiety.date_start = "2026-11-10"
+        self._create_session(self.client_jane, "2026-11-02 15:00:00")
+        self._create_session(self.client_jane, "2026-11-16 15:00:00")
+        self._cron("2026-12-01 06:00:00")
+        superbill = self._superbills()
+        self.assertEqual(superbill.state, "draft")
+        self.assertEqual(
+            superbill.missing_info, "A diagnosis of Jane Doe dated on or before 2026-11-02."
+        )
+
+    def test_diagnosis_pointers_follow_the_session_dates(self):
+        depression = self.env["practice.client.diagnosis"].create(
+            {
+                "partner_id": self.client_jane.id,
+                "code": "F32.1",
+                "description": "Major depressive disorder",
+                "date_start": "2026-11-15",
+                "sequence": 1,
+            }
+        )
+        self._create_session(self.client_jane, "2026-11-02 15:00:00")
+        self._create_session(self.client_jane, "2026-11-16 15:00:00")
+        self._cron("2026-12-01 06:00:00")
+        superbill = self._superbills()
+        self.assertEqual(
+            list(superbill._diagnoses().items()), [("A", self.anxiety), ("B", depression)]
+        )
+        self.assertEqual(superbill.line_ids.mapped("diagnosis_pointers"), ["A", "BA"])
+
+    def test_paid_amounts(self):
+        self._create_session(self.client_jane, "2026-11-02 15:00:00")
+        self.company.billing_auto_superbill = False
+        self._cron("2026-12-01 06:00:00")
+        invoice = self._invoices_of(self.client_jane)
+        self.env["account.payment.register"].with_context(
+            active_model="account.move", active_ids=invoice.ids
+        ).create({"amount": 150.0})._create_payments()
+        superbill = self.env["practice.superbill"]._generate(
+            self.client_jane, date(2026, 11, 1), date(2026, 11, 30), self.company
+        )
+        self.assertEqual(superbill.amount_total, 150.0)
+        self.assertEqual(superbill.amount_paid, 150.0)
+
+    def test_diagnoses_on_superbill_lines_are_for_managers(self):
+        self._create_session(self.client_jane, "2026-11-02 15:00:00")
+        self._cron("2026-12-01 06:00:00")
+        line = self._superbills().line_ids
+        self.assertEqual(line.with_user(self.billing_manager).diagnosis_ids, self.anxiety)
+        self.assertEqual(line.with_user(self.billing_user).cpt_code, "90837")
+        with self.assertRaises(AccessError):
+            line.with_user(self.billing_user).read(["diagnosis_ids"])
+        with self.assertRaises(AccessError):
+            line.with_user(self.portal_user).read(["cpt_code"])

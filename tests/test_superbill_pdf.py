@@ -1,0 +1,116 @@
+from datetime import datetime
+
+from odoo.tests import tagged
+
+from .common import PracticeHttpCase
+
+
+@tagged("-at_install", "post_install")
+class TestSuperbillPdf(PracticeHttpCase):
+    """The superbill a client uploads to their insurer: complete, real text, frozen."""
+
+    def setUp(self):
+        super().setUp()
+        self.company.write(
+            {
+                "billing_npi": "1245319599",
+                "billing_tax_id": "12-3456789",
+                "billing_auto_superbill": True,
+            }
+        )
+        self.clinician.write(
+            {
+                "billing_npi": "1234567893",
+                "billing_license_number": "LCSW-12345",
+                "billing_credentials": "LCSW",
+            }
+        )
+        self.client = self._client_with_sessions(
+            "Jane Doe",
+            "jane@example.com",
+            "manual",
+            billing_needs_superbill=True,
+            billing_legal_name="Jane Q. Doe",
+            billing_birthdate="1988-04-12",
+            billing_insurance_payer="Aetna",
+            billing_insurance_member_id="W123456789",
+            street="7 Oak Lane",
+            city="Salem",
+        )
+        self.env["practice.client.diagnosis"].create(
+            {
+                "partner_id": self.client.id,
+                "code": "F41.1",
+                "description": "Generalized anxiety disorder",
+                "date_start": "2020-01-01",
+            }
+        )
+        self.env["practice.billing.run"]._run_due_period(self.company, datetime.now())
+        self.superbill = self.env["practice.superbill"].search(
+            [("partner_id", "=", self.client.id)]
+        )
+
+    def _render(self, superbill):
+        return (
+            self.env["ir.actions.report"]
+            .with_context(force_report_rendering=True)
+            ._render_qweb_pdf("practice_billing.action_report_superbill", superbill.ids)[0]
+        )
+
+    def test_pdf_holds_everything_an_insurer_needs_as_real_text(self):
+        self.assertEqual(self.superbill.state, "issued", self.superbill.missing_info)
+        pdf = self._render(self.superbill)
+        self.assertTrue(pdf.startswith(b"%PDF"))
+        text, fonts = self._pdf_text(pdf, "superbill.pdf")
+        self._rasterize("superbill.pdf")
+        for required in (
+            "Riverside Therapy",
+            "12 Elm Street",
+            "503 555 0100",
+            "NPI: 1245319599",
+            "Tax ID: 12-3456789",
+            "Maya Chen",
+            "LCSW",
+            "1234567893",
+            "LCSW-12345",
+            "Jane Q. Doe",
+            "04/12/1988",
+            "7 Oak Lane",
+            "Aetna",
+            "W123456789",
+            "F41.1",
+            "Generalized anxiety disorder",
+            "90837",
+            "Provider signature",
+            "Submit this document to your insurance company",
+            "$ 300.00",
+        ):
+            self.assertIn(required, text.replace("\xa0", " "), required)
+        self.assertIn("DejaVu", fonts)
+
+    def test_code_only_privacy_option(self):
+        self.client.billing_superbill_diagnosis_detail = "code"
+        text, _fonts = self._pdf_text(self._render(self.superbill), "superbill-code-only.pdf")
+        self.assertIn("F41.1", text)
+        self.assertNotIn("anxiety", text)
+
+    def test_issued_pdf_is_frozen_and_corrections_are_new_versions(self):
+        first = self._render(self.superbill)
+        attachment = self.env["ir.attachment"].search(
+            [("res_model", "=", "practice.superbill"), ("res_id", "=", self.superbill.id)]
+        )
+        self.assertEqual(len(attachment), 1, "the issued PDF is stored")
+        self.client.billing_insurance_member_id = "CHANGED-ID"
+        again, _kind = (
+            self.env["ir.actions.report"]
+            .with_context(force_report_rendering=True)
+            ._render_qweb_pdf("practice_billing.action_report_superbill", self.superbill.ids)
+        )
+        self.assertEqual(again, first, "what the client sent never changes")
+        action = self.superbill.action_new_version()
+        new = self.env["practice.superbill"].browse(action["res_id"])
+        self.assertEqual(self.superbill.state, "cancelled")
+        self.assertEqual(new.replaces_id, self.superbill)
+        text, _fonts = self._pdf_text(self._render(new), "superbill-v2.pdf")
+        self.assertIn("CHANGED-ID", text)
+        self.assertIn("replaces", text)
