@@ -33,7 +33,6 @@ class PracticeSuperbill(models.Model):
     )
     replaces_id = fields.Many2one(
         "practice.superbill",
-        string="Replaces",
         readonly=True,
         copy=False,
         help="The superbill this corrected version replaces.",
@@ -79,9 +78,10 @@ class PracticeSuperbill(models.Model):
             superbill.amount_paid = sum(superbill.line_ids.mapped("amount_paid"))
 
     def _compute_access_url(self):
-        super()._compute_access_url()
+        result = super()._compute_access_url()
         for superbill in self:
             superbill.access_url = f"/my/superbills/{superbill.id}"
+        return result
 
     # ------------------------------------------------------------------ generation
     @api.model
@@ -159,30 +159,31 @@ class PracticeSuperbill(models.Model):
     def _missing_information(self):
         """Everything an insurer needs that is not recorded, one sentence each."""
         self.ensure_one()
-        _ = self.env._
         company, client = self.company_id, self.partner_id.sudo()
         missing = []
         if not company.billing_npi:
-            missing.append(_("The practice's NPI (Settings > Practice Billing)."))
+            missing.append(self.env._("The practice's NPI (Settings > Practice Billing)."))
         if not company.billing_tax_id:
-            missing.append(_("The practice's Tax ID (Settings > Practice Billing)."))
+            missing.append(self.env._("The practice's Tax ID (Settings > Practice Billing)."))
         for clinician in self.line_ids.session_id.user_id:
             if not clinician.billing_npi:
-                missing.append(_("The NPI of clinician %(name)s.", name=clinician.name))
+                missing.append(self.env._("The NPI of clinician %(name)s.", name=clinician.name))
         if not client.billing_birthdate:
-            missing.append(_("%(client)s's date of birth.", client=client.name))
+            missing.append(self.env._("%(client)s's date of birth.", client=client.name))
         if not client.billing_insurance_payer:
-            missing.append(_("%(client)s's insurance company.", client=client.name))
+            missing.append(self.env._("%(client)s's insurance company.", client=client.name))
         if not client.billing_insurance_member_id:
-            missing.append(_("%(client)s's insurance member ID.", client=client.name))
+            missing.append(self.env._("%(client)s's insurance member ID.", client=client.name))
         for line in self.line_ids:
             if not line.cpt_code:
                 missing.append(
-                    _("A CPT code for the service “%(service)s”.", service=line.service_name)
+                    self.env._(
+                        "A CPT code for the service “%(service)s”.", service=line.service_name
+                    )
                 )
             if not line.diagnosis_ids:
                 missing.append(
-                    _(
+                    self.env._(
                         "A diagnosis of %(client)s dated on or before %(day)s.",
                         client=client.name,
                         day=line.date,

@@ -15,7 +15,7 @@ class PracticeSuperbillLine(models.Model):
         "practice.superbill", required=True, ondelete="cascade", index=True
     )
     currency_id = fields.Many2one(related="superbill_id.currency_id")
-    session_id = fields.Many2one("calendar.event", string="Session", required=True, index=True)
+    session_id = fields.Many2one("calendar.event", required=True, index=True)
     # Copied from the session when the line is made: an issued superbill does not move.
     date = fields.Date(string="Date of Service", compute="_compute_from_session", store=True)
     service_name = fields.Char(string="Service", compute="_compute_from_session", store=True)
@@ -27,12 +27,11 @@ class PracticeSuperbillLine(models.Model):
     amount_paid = fields.Monetary(string="Paid", compute="_compute_from_session", store=True)
     diagnosis_ids = fields.Many2many(
         "practice.client.diagnosis",
-        string="Diagnoses",
         compute="_compute_from_session",
         store=True,
         groups="practice_billing.group_billing_manager",
     )
-    diagnosis_pointers = fields.Char(string="Diagnosis Pointers", compute="_compute_pointers")
+    diagnosis_pointers = fields.Char(compute="_compute_pointers")
 
     @api.depends("session_id")
     def _compute_from_session(self):
