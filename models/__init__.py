@@ -14,3 +14,4 @@ from . import res_users
 from . import practice_client_diagnosis
 from . import practice_superbill
 from . import practice_superbill_line
+from . import practice_statement

@@ -161,16 +161,45 @@ class PracticeBillingRun(models.Model):
         )
 
     def _generate_monthly_documents(self, period_start):
-        """After the invoices: superbills of the month that just ended, if the practice
-        issues them (on the 1st; daily practices too)."""
+        """After the invoices, on the 1st: the month's superbills and statements, as the
+        practice chose in Settings (daily practices get them on the 1st too)."""
         self.ensure_one()
-        if period_start.day != 1 or not self.company_id.billing_auto_superbill:
+        if period_start.day != 1:
             return
+        if self.company_id.billing_auto_superbill:
+            self._generate_superbills(period_start)
+        if self.company_id.billing_auto_statement:
+            self._generate_statements(period_start)
+
+    def _generate_superbills(self, period_start):
+        """Superbills of the month that just ended, for clients who need them."""
         month_start = period_start - relativedelta(months=1)
         clients = self.env["res.partner"].search([("billing_needs_superbill", "=", True)])
-        self.env["practice.superbill"].sudo()._generate(
-            clients, month_start, period_start - relativedelta(days=1), self.company_id
+        return (
+            self.env["practice.superbill"]
+            .sudo()
+            ._generate(clients, month_start, period_start - relativedelta(days=1), self.company_id)
         )
+
+    def _generate_statements(self, period_start):
+        """Statements dated the 1st, after this run's invoices, for every client with a
+        receivable history (those without activity or balance get none)."""
+        Statement = self.env["practice.statement"].sudo()
+        groups = (
+            self.env["account.move.line"]
+            .sudo()
+            ._read_group(
+                [
+                    ("company_id", "=", self.company_id.id),
+                    ("account_id.account_type", "=", "asset_receivable"),
+                    ("parent_state", "=", "posted"),
+                    ("partner_id", "!=", False),
+                ],
+                ["partner_id"],
+            )
+        )
+        clients = self.env["res.partner"].union(*(partner for (partner,) in groups))
+        return Statement._generate(clients, period_start, self.company_id)
 
     def _due_session_domain(self):
         """Domain of the sessions this run bills. Override to narrow what is billed."""

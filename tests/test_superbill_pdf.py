@@ -114,3 +114,40 @@ class TestSuperbillPdf(PracticeHttpCase):
         text, _fonts = self._pdf_text(self._render(new), "superbill-v2.pdf")
         self.assertIn("CHANGED-ID", text)
         self.assertIn("replaces", text)
+
+
+@tagged("-at_install", "post_install")
+class TestStatementPdf(PracticeHttpCase):
+    def test_statement_pdf_has_the_summary_lines_aging_and_how_to_pay(self):
+        self.company.billing_auto_statement = True
+        client = self._client_with_sessions(
+            "Jane Doe", "jane@example.com", "manual", street="7 Oak Lane", city="Salem"
+        )
+        self.env["practice.billing.run"]._run_due_period(self.company, datetime.now())
+        statement = self.env["practice.statement"].search([("partner_id", "=", client.id)])
+        self.assertEqual(len(statement), 1)
+        pdf = (
+            self.env["ir.actions.report"]
+            .with_context(force_report_rendering=True)
+            ._render_qweb_pdf("practice_billing.action_report_statement", statement.ids)[0]
+        )
+        text, fonts = self._pdf_text(pdf, "statement.pdf")
+        self._rasterize("statement.pdf")
+        invoice = self.env["account.move"].search([("partner_id", "=", client.id)])
+        for required in (
+            "Riverside Therapy",
+            "Jane Doe",
+            "7 Oak Lane",
+            "Statement of account",
+            "Previous balance",
+            "New charges",
+            "Payments and credits",
+            "Balance due",
+            f"Invoice {invoice.name}",
+            "Over 90 days",
+            "How to pay",
+            "/my/invoices",
+            "$ 300.00",
+        ):
+            self.assertIn(required, text.replace("\xa0", " "), required)
+        self.assertIn("DejaVu", fonts)

@@ -1,0 +1,178 @@
+from datetime import timedelta
+
+from odoo import Command, api, fields, models
+
+# Aging buckets of the amount due, by days past the due date: (field, first day, last day).
+AGING_BUCKETS = [
+    ("aging_current", None, 0),
+    ("aging_1_30", 1, 30),
+    ("aging_31_60", 31, 60),
+    ("aging_61_90", 61, 90),
+    ("aging_90_plus", 91, None),
+]
+
+
+class PracticeStatement(models.Model):
+    """A client's statement of account: balance forward, activity, balance due, aging."""
+
+    _name = "practice.statement"
+    _description = "Statement"
+    _inherit = ["mail.thread", "mail.activity.mixin", "portal.mixin"]
+    _order = "date desc, id desc"
+
+    name = fields.Char(compute="_compute_name", store=True)
+    partner_id = fields.Many2one("res.partner", string="Client", required=True, index=True)
+    company_id = fields.Many2one(
+        "res.company", required=True, default=lambda self: self.env.company, index=True
+    )
+    currency_id = fields.Many2one(related="company_id.currency_id")
+    date = fields.Date(string="Statement Date", required=True)
+    date_start = fields.Date(string="Activity From", required=True)
+    balance_start = fields.Monetary(string="Previous Balance")
+    balance_end = fields.Monetary(string="Balance Due")
+    line_ids = fields.One2many("practice.statement.line", "statement_id", string="Activity")
+    aging_current = fields.Monetary(string="Current")
+    aging_1_30 = fields.Monetary(string="1-30 Days")
+    aging_31_60 = fields.Monetary(string="31-60 Days")
+    aging_61_90 = fields.Monetary(string="61-90 Days")
+    aging_90_plus = fields.Monetary(string="Over 90 Days")
+
+    _sql_constraints = [
+        (
+            "one_per_day",
+            "UNIQUE(partner_id, company_id, date)",
+            "A client has one statement per day.",
+        ),
+    ]
+
+    @api.depends("partner_id", "date")
+    def _compute_name(self):
+        for statement in self:
+            statement.name = self.env._(
+                "Statement %(client)s %(date)s",
+                client=statement.partner_id.name or "",
+                date=statement.date or "",
+            )
+
+    def _compute_access_url(self):
+        result = super()._compute_access_url()
+        for statement in self:
+            statement.access_url = f"/my/statements/{statement.id}"
+        return result
+
+    # ------------------------------------------------------------------ generation
+    @api.model
+    def _generate(self, clients, date, company=None):
+        """One statement per client with activity since their last one, or a balance."""
+        company = company or self.env.company
+        statements = self.browse()
+        for client in clients:
+            if self.search_count(
+                [
+                    ("partner_id", "=", client.id),
+                    ("company_id", "=", company.id),
+                    ("date", "=", date),
+                ]
+            ):
+                continue
+            vals = self._prepare_values(client, company, date)
+            if vals["line_ids"] or vals["balance_end"]:
+                statements |= self.create(vals)
+        return statements
+
+    @api.model
+    def _receivable_domain(self, client, company):
+        return [
+            ("partner_id", "=", client.commercial_partner_id.id),
+            ("company_id", "=", company.id),
+            ("account_id.account_type", "=", "asset_receivable"),
+            ("parent_state", "=", "posted"),
+        ]
+
+    @api.model
+    def _prepare_values(self, client, company, date):
+        """Balance forward, the period's activity with a running balance, and the aging."""
+        previous = self.search(
+            [("partner_id", "=", client.id), ("company_id", "=", company.id), ("date", "<", date)],
+            order="date desc",
+            limit=1,
+        )
+        date_start = (
+            previous.date + timedelta(days=1) if previous else fields.Date.to_date("1900-01-01")
+        )
+        Line = self.env["account.move.line"].sudo()
+        domain = self._receivable_domain(client, company)
+        before = Line.search([*domain, ("date", "<", date_start)])
+        balance = company.currency_id.round(sum(before.mapped("balance")))
+        balance_start = balance
+        lines = []
+        for move_line in Line.search(
+            [*domain, ("date", ">=", date_start), ("date", "<=", date)], order="date, id"
+        ):
+            balance = company.currency_id.round(balance + move_line.balance)
+            lines.append(
+                Command.create(
+                    {
+                        "date": move_line.date,
+                        "description": self._line_description(move_line),
+                        "amount": move_line.balance,
+                        "balance": balance,
+                        "move_id": move_line.move_id.id,
+                    }
+                )
+            )
+        open_lines = Line.search([*domain, ("date", "<=", date), ("reconciled", "=", False)])
+        return {
+            "partner_id": client.id,
+            "company_id": company.id,
+            "date": date,
+            "date_start": date_start if previous else (lines and lines[0][2]["date"]) or date,
+            "balance_start": balance_start,
+            "balance_end": balance,
+            "line_ids": lines,
+            **self._aging(open_lines, date),
+        }
+
+    @api.model
+    def _line_description(self, move_line):
+        move = move_line.move_id
+        if move.move_type == "out_invoice":
+            return self.env._("Invoice %(name)s", name=move.name)
+        if move.move_type == "out_refund":
+            return self.env._("Credit note %(name)s", name=move.name)
+        if move_line.payment_id:
+            return self.env._("Payment received, thank you (%(name)s)", name=move.name)
+        return move.name
+
+    @api.model
+    def _aging(self, open_lines, date):
+        """What is still due, bucketed by days past its due date (credits count as current)."""
+        buckets = dict.fromkeys((name for name, _first, _last in AGING_BUCKETS), 0.0)
+        for move_line in open_lines:
+            days = (date - (move_line.date_maturity or move_line.date)).days
+            if move_line.amount_residual < 0:
+                days = 0
+            for name, first, last in AGING_BUCKETS:
+                if (first is None or days >= first) and (last is None or days <= last):
+                    buckets[name] += move_line.amount_residual
+                    break
+        return buckets
+
+    def action_print(self):
+        return self.env.ref("practice_billing.action_report_statement").report_action(self)
+
+
+class PracticeStatementLine(models.Model):
+    _name = "practice.statement.line"
+    _description = "Statement Activity"
+    _order = "statement_id, date, id"
+
+    statement_id = fields.Many2one(
+        "practice.statement", required=True, ondelete="cascade", index=True
+    )
+    currency_id = fields.Many2one(related="statement_id.currency_id")
+    date = fields.Date(required=True)
+    description = fields.Char()
+    amount = fields.Monetary()
+    balance = fields.Monetary(string="Running Balance")
+    move_id = fields.Many2one("account.move", string="Document")
