@@ -4,6 +4,7 @@ from . import res_partner
 from . import product_template
 from . import calendar_event
 from . import account_move_line
+from . import practice_billing_delivery_mixin
 from . import account_move
 from . import practice_billing_run
 from . import practice_billing_run_failure

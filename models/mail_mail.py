@@ -17,9 +17,15 @@ class MailMail(models.Model):
 
     def _billing_documents_for_client(self):
         """Billing documents awaiting delivery that these mails send to their client."""
-        documents = self.env["account.move"].sudo()
-        for mail in self.filtered(lambda m: m.model == "account.move" and m.res_id):
-            document = documents.browse(mail.res_id).exists()
-            if document.partner_id in mail.recipient_ids:
-                documents |= document
-        return documents.filtered(lambda m: m.billing_delivery_state in ("pending", "failed"))
+        documents = []
+        for mail in self.filtered(lambda m: m.model and m.res_id):
+            Model = self.env.get(mail.model)
+            if Model is None or "billing_delivery_state" not in Model._fields:
+                continue
+            document = Model.sudo().browse(mail.res_id).exists()
+            if document.partner_id in mail.recipient_ids and document.billing_delivery_state in (
+                "pending",
+                "failed",
+            ):
+                documents.append(document)
+        return documents

@@ -90,7 +90,8 @@ class PracticeBillingRun(models.Model):
         # A system job: every practice of the database, whoever the cron's user is.
         Run = self.sudo()
         # Retry what failed in earlier executions, before this one adds new documents.
-        Run.env["account.move"]._billing_retry_failed_deliveries()
+        for document_model in ("account.move", "practice.superbill", "practice.statement"):
+            Run.env[document_model]._billing_retry_failed_deliveries()
         for company in Run.env["res.company"].search([("billing_auto_invoice", "=", True)]):
             Run.with_company(company)._run_due_period(company, now)
 
@@ -175,11 +176,14 @@ class PracticeBillingRun(models.Model):
         """Superbills of the month that just ended, for clients who need them."""
         month_start = period_start - relativedelta(months=1)
         clients = self.env["res.partner"].search([("billing_needs_superbill", "=", True)])
-        return (
+        superbills = (
             self.env["practice.superbill"]
             .sudo()
             ._generate(clients, month_start, period_start - relativedelta(days=1), self.company_id)
         )
+        # Nothing incomplete is sent: drafts wait for staff to complete them.
+        superbills.filtered(lambda s: s.state == "issued")._billing_deliver()
+        return superbills
 
     def _generate_statements(self, period_start):
         """Statements dated the 1st, after this run's invoices, for every client with a
@@ -199,7 +203,9 @@ class PracticeBillingRun(models.Model):
             )
         )
         clients = self.env["res.partner"].union(*(partner for (partner,) in groups))
-        return Statement._generate(clients, period_start, self.company_id)
+        statements = Statement._generate(clients, period_start, self.company_id)
+        statements._billing_deliver()
+        return statements
 
     def _due_session_domain(self):
         """Domain of the sessions this run bills. Override to narrow what is billed."""

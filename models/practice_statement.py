@@ -17,7 +17,12 @@ class PracticeStatement(models.Model):
 
     _name = "practice.statement"
     _description = "Statement"
-    _inherit = ["mail.thread", "mail.activity.mixin", "portal.mixin"]
+    _inherit = [
+        "mail.thread",
+        "mail.activity.mixin",
+        "portal.mixin",
+        "practice.billing.delivery.mixin",
+    ]
     _order = "date desc, id desc"
 
     name = fields.Char(compute="_compute_name", store=True)
@@ -53,6 +58,16 @@ class PracticeStatement(models.Model):
                 client=statement.partner_id.name or "",
                 date=statement.date or "",
             )
+
+    def _billing_email_template(self):
+        return "practice_billing.mail_template_statement_email"
+
+    def _billing_portal_template(self):
+        return "practice_billing.mail_template_statement_portal"
+
+    @api.model
+    def _billing_deliverable_domain(self):
+        return []
 
     def _compute_access_url(self):
         result = super()._compute_access_url()

@@ -12,7 +12,12 @@ class PracticeSuperbill(models.Model):
 
     _name = "practice.superbill"
     _description = "Superbill"
-    _inherit = ["mail.thread", "mail.activity.mixin", "portal.mixin"]
+    _inherit = [
+        "mail.thread",
+        "mail.activity.mixin",
+        "portal.mixin",
+        "practice.billing.delivery.mixin",
+    ]
     _order = "date_start desc, id desc"
 
     name = fields.Char(compute="_compute_name", store=True)
@@ -76,6 +81,16 @@ class PracticeSuperbill(models.Model):
         for superbill in self:
             superbill.amount_total = sum(superbill.line_ids.mapped("charge"))
             superbill.amount_paid = sum(superbill.line_ids.mapped("amount_paid"))
+
+    def _billing_email_template(self):
+        return "practice_billing.mail_template_superbill_email"
+
+    def _billing_portal_template(self):
+        return "practice_billing.mail_template_superbill_portal"
+
+    @api.model
+    def _billing_deliverable_domain(self):
+        return [("state", "=", "issued")]
 
     def _compute_access_url(self):
         result = super()._compute_access_url()
@@ -219,6 +234,7 @@ class PracticeSuperbill(models.Model):
             }
         )
         new._preflight_and_issue()
+        new.filtered(lambda s: s.state == "issued")._billing_deliver()
         return {
             "type": "ir.actions.act_window",
             "res_model": self._name,
@@ -230,8 +246,10 @@ class PracticeSuperbill(models.Model):
         return self.env.ref("practice_billing.action_report_superbill").report_action(self)
 
     def action_preflight(self):
-        """Staff completed the data: check again and issue if nothing is missing."""
-        self.filtered(lambda s: s.state == "draft")._preflight_and_issue()
+        """Staff completed the data: check again, issue and deliver if nothing is missing."""
+        drafts = self.filtered(lambda s: s.state == "draft")
+        drafts._preflight_and_issue()
+        drafts.filtered(lambda s: s.state == "issued")._billing_deliver()
 
     # ------------------------------------------------------------------ diagnoses
     def _diagnoses(self):

@@ -3,11 +3,14 @@ from datetime import date
 from odoo.exceptions import AccessError
 from odoo.tests import tagged
 
+from odoo.addons.mail.tests.common import MockEmail
+
 from .common import PracticeBillingCase
 
 
-@tagged("-at_install", "post_install")
-class TestSuperbillGeneration(PracticeBillingCase):
+class CompletePracticeCase(PracticeBillingCase):
+    """A practice with everything an insurer needs recorded, and a client who needs superbills."""
+
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -43,6 +46,9 @@ class TestSuperbillGeneration(PracticeBillingCase):
             [("partner_id", "=", (client or self.client_jane).id)]
         )
 
+
+@tagged("-at_install", "post_install")
+class TestSuperbillGeneration(CompletePracticeCase):
     def test_monthly_run_issues_one_superbill_per_client_and_month(self):
         for day in (2, 9, 16, 23):
             self._create_session(self.client_jane, f"2026-11-{day:02d} 15:00:00")
@@ -163,3 +169,69 @@ class TestSuperbillGeneration(PracticeBillingCase):
             line.with_user(self.billing_user).read(["diagnosis_ids"])
         with self.assertRaises(AccessError):
             line.with_user(self.portal_user).read(["cpt_code"])
+
+
+@tagged("-at_install", "post_install")
+class TestSuperbillAndStatementDelivery(CompletePracticeCase, MockEmail):
+    """Superbills and statements reach clients the way invoices do."""
+
+    def _bill_november_and_deliver(self, method):
+        self.client_jane.billing_delivery_method = method
+        self.company.billing_auto_statement = True
+        self._create_session(self.client_jane, "2026-11-02 15:00:00")
+        with self.mock_mail_gateway():
+            self._cron("2026-12-01 06:00:00")
+        superbill = self._superbills()
+        statement = self.env["practice.statement"].search(
+            [("partner_id", "=", self.client_jane.id)]
+        )
+        return superbill, statement
+
+    def test_email_clients_get_the_pdfs(self):
+        superbill, statement = self._bill_november_and_deliver("email")
+        mails = [m for m in self._mails if "jane@example.com" in str(m["email_to"])]
+        subjects = [m["subject"] for m in mails]
+        superbill_mail = next(m for m in mails if "your superbill" in m["subject"])
+        statement_mail = next(m for m in mails if "your statement" in m["subject"])
+        for mail in (superbill_mail, statement_mail):
+            names = [name for name, _content, _mime in mail["attachments"]]
+            self.assertTrue(names, subjects)
+        self.assertNotIn("F41.1", superbill_mail["body"])
+        self.assertNotIn("anxiety", superbill_mail["body"])
+        self.assertEqual(superbill.billing_delivery_state, "sent")
+        self.assertEqual(statement.billing_delivery_state, "sent")
+
+    def test_portal_clients_get_a_link_without_diagnoses(self):
+        superbill, statement = self._bill_november_and_deliver("portal")
+        notices = [
+            m
+            for m in self._mails
+            if "client portal" in m["subject"] and "jane@example.com" in str(m["email_to"])
+        ]
+        self.assertEqual(len(notices), 3, "invoice, superbill and statement")
+        for notice in notices:
+            self.assertFalse(notice["attachments"])
+            for clinical in ("F41.1", "anxiety", "90837", "Psychotherapy"):
+                self.assertNotIn(clinical, notice["body"])
+        self.assertIn(
+            f"/my/superbills/{superbill.id}?access_token=", " ".join(m["body"] for m in notices)
+        )
+        self.assertEqual(superbill.billing_delivery_state, "sent")
+        self.assertEqual(statement.billing_delivery_state, "sent")
+
+    def test_manual_clients_and_incomplete_superbills_are_not_sent(self):
+        self.client_jane.billing_insurance_member_id = False
+        superbill, _statement = self._bill_november_and_deliver("email")
+        self.assertEqual(superbill.state, "draft")
+        self.assertFalse(superbill.billing_delivery_state, "nothing incomplete is sent")
+        self.assertFalse([m for m in self._mails if "your superbill" in m["subject"]])
+        self.client_marcus.billing_delivery_method = "manual"
+        self.client_marcus.billing_needs_superbill = False
+        self._create_session(self.client_marcus, "2026-12-02 15:00:00")
+        self.company.billing_auto_statement = True
+        with self.mock_mail_gateway():
+            self._cron("2027-01-01 06:00:00")
+        marcus_statement = self.env["practice.statement"].search(
+            [("partner_id", "=", self.client_marcus.id)]
+        )
+        self.assertEqual(marcus_statement.billing_delivery_state, "manual")

@@ -1,0 +1,137 @@
+import logging
+
+from odoo import api, fields, models
+
+from .res_company import DELIVERY_METHODS
+
+_logger = logging.getLogger(__name__)
+
+DELIVERY_STATES = [
+    ("pending", "Not sent"),
+    ("sent", "Sent"),
+    ("manual", "To deliver manually"),
+    ("failed", "Failed"),
+]
+# Delivery attempts before a failed document waits for staff.
+MAX_DELIVERY_ATTEMPTS = 5
+
+
+class PracticeBillingDeliveryMixin(models.AbstractModel):
+    """A billing document that reaches its client by the client's delivery method.
+
+    Invoices, superbills and statements share it; each names its mail templates.
+    Expects ``partner_id`` and ``company_id`` fields and the mail.thread and portal.mixin.
+    """
+
+    _name = "practice.billing.delivery.mixin"
+    _description = "Billing Document Delivery"
+
+    billing_delivery_method = fields.Selection(
+        DELIVERY_METHODS, string="Delivery Method", copy=False, readonly=True
+    )
+    billing_delivery_state = fields.Selection(
+        DELIVERY_STATES, string="Delivery", copy=False, readonly=True, index="btree_not_null"
+    )
+    billing_delivery_error = fields.Text(string="Delivery Problem", copy=False, readonly=True)
+    billing_delivery_attempts = fields.Integer(copy=False, readonly=True)
+
+    def _billing_deliver(self):
+        """Send each document the way its client receives documents; never raises."""
+        if self.env.context.get("billing_already_delivered"):
+            # Past documents recorded after the fact (a practice's history, demo data).
+            for method, moves in self.grouped(lambda m: m._billing_delivery_method()).items():
+                moves.write({"billing_delivery_method": method, "billing_delivery_state": "sent"})
+            return
+        for method, moves in self.grouped(lambda m: m._billing_delivery_method()).items():
+            getattr(moves, f"_billing_deliver_{method}")()
+
+    def _billing_delivery_method(self):
+        """The client's method; email and portal need an email address, else manual."""
+        self.ensure_one()
+        client = self.partner_id
+        method = client.billing_delivery_method or self.company_id.billing_default_delivery_method
+        if method in ("email", "portal") and not client.email:
+            client._billing_ask_for_email()
+            return "manual"
+        return method
+
+    def _billing_email_template(self):
+        """XML id of the email that carries the document's PDF. Override per document."""
+        raise NotImplementedError
+
+    def _billing_portal_template(self):
+        """XML id of the portal notification (no attachment, nothing clinical)."""
+        raise NotImplementedError
+
+    def _billing_deliver_email(self):
+        """Email each document with its PDF, attached by the template."""
+        self._billing_deliver_each(
+            "email", lambda doc: doc._billing_post_to_client(doc._billing_email_template(), "email")
+        )
+
+    def _billing_deliver_portal(self):
+        """Invite each client to the portal if needed and email a link, nothing attached."""
+        self._billing_deliver_each("portal", lambda doc: doc._billing_notify_in_portal())
+
+    def _billing_deliver_each(self, method, send):
+        """Run ``send`` per document; a failure marks that document failed, never the rest."""
+        for document in self:
+            try:
+                with self.env.cr.savepoint():
+                    send(document)
+            except Exception as error:  # a delivery problem never blocks billing
+                _logger.warning("Delivery of %s failed: %s", document.display_name, error)
+                document.write(
+                    {
+                        "billing_delivery_method": method,
+                        "billing_delivery_attempts": document.billing_delivery_attempts + 1,
+                    }
+                )
+                document._billing_delivery_failed(str(error))
+
+    def _billing_notify_in_portal(self):
+        self.ensure_one()
+        self.partner_id._billing_grant_portal_access()
+        self._portal_ensure_token()
+        self._billing_post_to_client(self._billing_portal_template(), "portal")
+
+    def _billing_post_to_client(self, template_xmlid, method):
+        """Post the template's message to the client; mail.mail reports if it went out."""
+        self.ensure_one()
+        self.write(
+            {
+                "billing_delivery_method": method,
+                "billing_delivery_state": "pending",
+                "billing_delivery_attempts": self.billing_delivery_attempts + 1,
+            }
+        )
+        self.message_post_with_source(
+            template_xmlid, subtype_xmlid="mail.mt_comment", partner_ids=self.partner_id.ids
+        )
+
+    def _billing_deliver_manual(self):
+        self.write({"billing_delivery_method": "manual", "billing_delivery_state": "manual"})
+
+    def _billing_delivery_failed(self, reason):
+        self.write({"billing_delivery_state": "failed", "billing_delivery_error": reason})
+
+    def _billing_delivery_done(self):
+        self.write({"billing_delivery_state": "sent", "billing_delivery_error": False})
+
+    @api.model
+    def _billing_retry_failed_deliveries(self):
+        """Deliver failed documents again, a few times, before they wait for staff."""
+        failed = self.search(
+            [
+                ("billing_delivery_state", "=", "failed"),
+                ("billing_delivery_attempts", "<", MAX_DELIVERY_ATTEMPTS),
+                *self._billing_deliverable_domain(),
+            ]
+        )
+        failed._billing_deliver()
+        return failed
+
+    @api.model
+    def _billing_deliverable_domain(self):
+        """Documents in a state fit to reach the client. Override per document."""
+        return []
