@@ -228,6 +228,20 @@ class ResPartner(models.Model):
         )
         return run._action_open()
 
+    def action_billing_generate_documents(self):
+        """Open "Generate billing documents" for these clients: a superbill or a statement
+        on demand, for any period."""
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "practice_billing.action_billing_generate"
+        )
+        action["context"] = {
+            "default_partner_ids": self.ids,
+            "default_generate_invoices": False,
+            "default_generate_superbills": any(self.mapped("billing_needs_superbill")),
+            "default_generate_statements": not any(self.mapped("billing_needs_superbill")),
+        }
+        return action
+
     def action_billing_view_invoices(self):
         """Open this client's invoices and credit notes."""
         self.ensure_one()

@@ -3,6 +3,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from freezegun import freeze_time
+from PIL import Image
 
 from odoo.tests import HttpCase, new_test_user
 
@@ -190,3 +191,12 @@ class PracticeHttpCase(HttpCase):
             check=True,
         )
         return next(ARTIFACTS.glob(path.stem + "*.png"))
+
+    def _assert_looks_printed(self, png):
+        """A styled page: ink on paper, neither blank nor a black box."""
+        with Image.open(png) as page:
+            grey = page.convert("L")
+            dark = sum(1 for value in grey.getdata() if value < 128)
+            ratio = dark / (grey.width * grey.height)
+        self.assertGreater(ratio, 0.005, f"{png.name} looks blank")
+        self.assertLess(ratio, 0.3, f"{png.name} looks unstyled or black")

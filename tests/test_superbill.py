@@ -235,3 +235,45 @@ class TestSuperbillAndStatementDelivery(CompletePracticeCase, MockEmail):
             [("partner_id", "=", self.client_marcus.id)]
         )
         self.assertEqual(marcus_statement.billing_delivery_state, "manual")
+
+
+@tagged("-at_install", "post_install")
+class TestDocumentsOnDemand(CompletePracticeCase):
+    def test_superbill_for_any_period_from_the_client(self):
+        self.company.billing_auto_superbill = False
+        for day in ("2026-10-05", "2026-10-20", "2026-11-03"):
+            self._create_session(self.client_jane, f"{day} 15:00:00")
+        self._cron("2026-12-01 06:00:00")
+        self.assertFalse(self._superbills())
+        action = self.client_jane.action_billing_generate_documents()
+        wizard = (
+            self.env["practice.billing.generate"]
+            .with_context(**action["context"])
+            .create({"date_from": "2026-10-01", "date_until": "2026-11-30"})
+        )
+        self.assertFalse(wizard.generate_invoices)
+        self.assertTrue(wizard.generate_superbills)
+        wizard.action_generate()
+        superbill = self._superbills()
+        self.assertEqual(
+            (superbill.date_start, superbill.date_end), (date(2026, 10, 1), date(2026, 11, 30))
+        )
+        self.assertEqual(len(superbill.line_ids), 3)
+        self.assertEqual(superbill.state, "issued")
+
+    def test_statement_on_demand(self):
+        self._create_session(self.client_marcus, "2026-11-03 15:00:00")
+        self._cron("2026-12-01 06:00:00")
+        wizard = self.env["practice.billing.generate"].create(
+            {
+                "date_until": "2026-12-05",
+                "generate_invoices": False,
+                "generate_statements": True,
+                "partner_ids": [(6, 0, self.client_marcus.ids)],
+            }
+        )
+        action = wizard.action_generate()
+        statement = self.env["practice.statement"].search(action["domain"])
+        self.assertEqual(statement.partner_id, self.client_marcus)
+        self.assertEqual(statement.date, date(2026, 12, 5))
+        self.assertEqual(statement.balance_end, 150.0)

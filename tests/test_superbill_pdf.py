@@ -62,7 +62,7 @@ class TestSuperbillPdf(PracticeHttpCase):
         pdf = self._render(self.superbill)
         self.assertTrue(pdf.startswith(b"%PDF"))
         text, fonts = self._pdf_text(pdf, "superbill.pdf")
-        self._rasterize("superbill.pdf")
+        self._assert_looks_printed(self._rasterize("superbill.pdf"))
         for required in (
             "Riverside Therapy",
             "12 Elm Street",
@@ -132,7 +132,7 @@ class TestStatementPdf(PracticeHttpCase):
             ._render_qweb_pdf("practice_billing.action_report_statement", statement.ids)[0]
         )
         text, fonts = self._pdf_text(pdf, "statement.pdf")
-        self._rasterize("statement.pdf")
+        self._assert_looks_printed(self._rasterize("statement.pdf"))
         invoice = self.env["account.move"].search([("partner_id", "=", client.id)])
         for required in (
             "Riverside Therapy",

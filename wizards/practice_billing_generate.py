@@ -1,28 +1,42 @@
 from datetime import timedelta
 
+from dateutil.relativedelta import relativedelta
+
 from odoo import api, fields, models
+from odoo.exceptions import UserError
 
 
 class PracticeBillingGenerate(models.TransientModel):
-    """Staff's "Generate billing documents": bill a period for some or all clients."""
+    """Staff's "Generate billing documents": invoices, superbills and statements on demand."""
 
     _name = "practice.billing.generate"
     _description = "Generate Billing Documents"
 
     company_id = fields.Many2one("res.company", required=True, default=lambda s: s.env.company)
+    date_from = fields.Date(
+        string="Period From",
+        required=True,
+        default=lambda self: self._default_date_until().replace(day=1) - relativedelta(months=1),
+        help="First day of the superbills' period.",
+    )
     date_until = fields.Date(
-        string="Sessions Up To",
+        string="Period To",
         required=True,
         default=lambda self: self._default_date_until(),
-        help="Bill sessions that took place up to the end of this day (practice time).",
+        help="Bill sessions up to the end of this day (practice time); superbills cover the "
+        "period, statements are dated this day.",
     )
     invoice_date = fields.Date(required=True, default=fields.Date.context_today)
     partner_ids = fields.Many2many(
         "res.partner",
         string="Clients",
-        help="Leave empty to bill every client with uninvoiced sessions.",
+        help="Leave empty for every client concerned.",
     )
     generate_invoices = fields.Boolean(string="Invoices", default=True)
+    generate_superbills = fields.Boolean(
+        string="Superbills", help="For the chosen clients, or every client who needs them."
+    )
+    generate_statements = fields.Boolean(string="Statements")
 
     @api.model
     def _default_date_until(self):
@@ -30,8 +44,10 @@ class PracticeBillingGenerate(models.TransientModel):
         return company._billing_local_date(fields.Datetime.now())
 
     def action_generate(self):
-        """Run the billing engine for the chosen period and clients; open the run."""
+        """Create the chosen documents; open the billing run, or the documents made."""
         self.ensure_one()
+        if self.date_from > self.date_until:
+            raise UserError(self.env._("The period starts after it ends: check the two dates."))
         run = self.env["practice.billing.run"].browse()
         if self.generate_invoices:
             cutoff = self.company_id._billing_local_midnight(self.date_until + timedelta(days=1))
@@ -40,4 +56,35 @@ class PracticeBillingGenerate(models.TransientModel):
                 .with_company(self.company_id)
                 ._run_now("wizard", cutoff, self.invoice_date, self.partner_ids)
             )
-        return run._action_open()
+        superbills = self._generate_superbills() if self.generate_superbills else None
+        statements = self._generate_statements() if self.generate_statements else None
+        if run or not (superbills or statements):
+            return run._action_open()
+        documents = superbills or statements
+        return {
+            "type": "ir.actions.act_window",
+            "name": documents._description,
+            "res_model": documents._name,
+            "view_mode": "list,form",
+            "domain": [("id", "in", documents.ids)],
+        }
+
+    def _generate_superbills(self):
+        clients = self.partner_ids or self.env["res.partner"].search(
+            [("billing_needs_superbill", "=", True)]
+        )
+        superbills = self.env["practice.superbill"]._generate(
+            clients, self.date_from, self.date_until, self.company_id
+        )
+        superbills.filtered(lambda s: s.state == "issued")._billing_deliver()
+        return superbills
+
+    def _generate_statements(self):
+        if not self.partner_ids:
+            run = self.env["practice.billing.run"].new({"company_id": self.company_id.id})
+            return run._generate_statements(self.date_until)
+        statements = self.env["practice.statement"]._generate(
+            self.partner_ids, self.date_until, self.company_id
+        )
+        statements._billing_deliver()
+        return statements
