@@ -23,6 +23,7 @@
         "views/account_move_views.xml",
         "views/practice_superbill_views.xml",
         "views/practice_statement_views.xml",
+        "views/practice_billing_document_views.xml",
         "views/calendar_event_views.xml",
         "views/res_partner_views.xml",
         "views/res_users_views.xml",

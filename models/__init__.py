@@ -16,3 +16,4 @@ from . import practice_client_diagnosis
 from . import practice_superbill
 from . import practice_superbill_line
 from . import practice_statement
+from . import practice_billing_document

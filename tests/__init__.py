@@ -10,4 +10,5 @@ from . import test_clinical_data
 from . import test_superbill
 from . import test_superbill_pdf
 from . import test_statement
+from . import test_billing_documents
 from . import test_ui

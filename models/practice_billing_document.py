@@ -1,0 +1,234 @@
+import io
+import zipfile
+
+from odoo import api, fields, models, tools
+from odoo.tools.pdf import merge_pdf
+
+from .practice_billing_delivery_mixin import DELIVERY_STATES
+from .res_company import DELIVERY_METHODS
+
+DOCUMENT_TYPES = [
+    ("invoice", "Invoice"),
+    ("credit_note", "Credit Note"),
+    ("statement", "Statement"),
+    ("superbill", "Superbill"),
+]
+# The report each kind of document prints with.
+REPORTS = {
+    "account.move": "account.account_invoices",
+    "practice.superbill": "practice_billing.action_report_superbill",
+    "practice.statement": "practice_billing.action_report_statement",
+}
+
+
+class PracticeBillingDocument(models.Model):
+    """Every billing document in one list: invoices, credit notes, statements, superbills."""
+
+    _name = "practice.billing.document"
+    _description = "Billing Document"
+    _auto = False
+    _order = "date desc, id desc"
+    # The view reads these: the ORM flushes them before any search on the view.
+    _depends = {
+        "account.move": [
+            "move_type",
+            "name",
+            "partner_id",
+            "company_id",
+            "invoice_date",
+            "amount_total_signed",
+            "billing_delivery_method",
+            "billing_delivery_state",
+            "state",
+            "payment_state",
+            "invoice_date_due",
+        ],
+        "practice.statement": [
+            "name",
+            "partner_id",
+            "company_id",
+            "date",
+            "balance_end",
+            "billing_delivery_method",
+            "billing_delivery_state",
+        ],
+        "practice.superbill": [
+            "name",
+            "partner_id",
+            "company_id",
+            "date_end",
+            "amount_total",
+            "state",
+            "billing_delivery_method",
+            "billing_delivery_state",
+        ],
+        "res.company": ["currency_id"],
+    }
+
+    document_type = fields.Selection(DOCUMENT_TYPES, string="Type", readonly=True)
+    name = fields.Char(string="Number", readonly=True)
+    partner_id = fields.Many2one("res.partner", string="Client", readonly=True)
+    company_id = fields.Many2one("res.company", readonly=True)
+    currency_id = fields.Many2one("res.currency", readonly=True)
+    date = fields.Date(readonly=True)
+    amount = fields.Monetary(readonly=True)
+    delivery_method = fields.Selection(DELIVERY_METHODS, readonly=True)
+    delivery_state = fields.Selection(DELIVERY_STATES, readonly=True)
+    is_unpaid = fields.Boolean(string="Unpaid", readonly=True)
+    is_past_due = fields.Boolean(string="Past Due", readonly=True)
+    res_model = fields.Char(string="Source Model", readonly=True)
+    res_id = fields.Integer(string="Source ID", readonly=True)
+
+    def init(self):
+        tools.drop_view_if_exists(self.env.cr, self._table)
+        self.env.cr.execute(
+            f"""
+            CREATE VIEW {self._table} AS (
+                SELECT m.id * 4 AS id,
+                       CASE WHEN m.move_type = 'out_refund' THEN 'credit_note'
+                            ELSE 'invoice' END AS document_type,
+                       m.name, m.partner_id, m.company_id, c.currency_id,
+                       m.invoice_date AS date, m.amount_total_signed AS amount,
+                       m.billing_delivery_method AS delivery_method,
+                       m.billing_delivery_state AS delivery_state,
+                       (m.state = 'posted' AND m.move_type = 'out_invoice'
+                        AND m.payment_state IN ('not_paid', 'partial')) AS is_unpaid,
+                       (m.state = 'posted' AND m.move_type = 'out_invoice'
+                        AND m.payment_state IN ('not_paid', 'partial')
+                        AND m.invoice_date_due < CURRENT_DATE) AS is_past_due,
+                       'account.move' AS res_model, m.id AS res_id
+                  FROM account_move m JOIN res_company c ON c.id = m.company_id
+                 WHERE m.move_type IN ('out_invoice', 'out_refund') AND m.state = 'posted'
+                UNION ALL
+                SELECT s.id * 4 + 1, 'statement', s.name, s.partner_id, s.company_id,
+                       c.currency_id, s.date, s.balance_end, s.billing_delivery_method,
+                       s.billing_delivery_state, FALSE, FALSE, 'practice.statement', s.id
+                  FROM practice_statement s JOIN res_company c ON c.id = s.company_id
+                UNION ALL
+                SELECT b.id * 4 + 2, 'superbill', b.name, b.partner_id, b.company_id,
+                       c.currency_id, b.date_end, b.amount_total, b.billing_delivery_method,
+                       b.billing_delivery_state, FALSE, FALSE, 'practice.superbill', b.id
+                  FROM practice_superbill b JOIN res_company c ON c.id = b.company_id
+                 WHERE b.state = 'issued'
+            )
+            """
+        )
+
+    # ------------------------------------------------------------------ sources
+    def _sources(self):
+        """The source documents, in the order of self (the order the list shows)."""
+        return [self.env[doc.res_model].browse(doc.res_id) for doc in self]
+
+    def action_open(self):
+        self.ensure_one()
+        source = self._sources()[0]
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": source._name,
+            "res_id": source.id,
+            "view_mode": "form",
+        }
+
+    # ------------------------------------------------------------------ export
+    def _get_merged_pdf(self):
+        """One PDF of all documents in order; consecutive documents of one kind are
+        rendered together, and issued superbills reuse their frozen PDF."""
+        return merge_pdf([pdf for _document, pdf in self._render_pdfs(merged=True)])
+
+    def _render_pdfs(self, merged=False):
+        """[(document, pdf bytes)] in order; with ``merged``, a batch may share one PDF."""
+        results = []
+        Report = self.env["ir.actions.report"].with_context(force_report_rendering=True)
+        for batch in self._batches():
+            report = REPORTS[batch[0].res_model]
+            frozen = batch[0]._frozen_pdf()
+            if frozen:
+                results.append((batch[0], frozen))
+            elif merged:
+                ids = [doc.res_id for doc in batch]
+                results.append((batch, Report._render_qweb_pdf_as_one_document(report, ids)))
+            else:
+                for doc in batch:
+                    results.append((doc, Report._render_qweb_pdf(report, [doc.res_id])[0]))
+        return results
+
+    def _batches(self):
+        """Runs of consecutive documents of the same kind; a frozen PDF stands alone."""
+        batches = []
+        for doc in self:
+            alone = bool(doc._frozen_pdf())
+            if (
+                batches
+                and not alone
+                and batches[-1][0].res_model == doc.res_model
+                and not batches[-1][0]._frozen_pdf()
+            ):
+                batches[-1] |= doc
+            else:
+                batches.append(doc)
+        return batches
+
+    def _frozen_pdf(self):
+        """The stored PDF of an issued superbill, as sent to the client."""
+        if self.res_model != "practice.superbill":
+            return None
+        superbill = self.env["practice.superbill"].browse(self.res_id)
+        report = self.env.ref(REPORTS["practice.superbill"])
+        attachment = report.retrieve_attachment(superbill)
+        return attachment.raw if attachment else None
+
+    def _zip_name(self):
+        client = "".join(ch if ch.isalnum() else "-" for ch in self.partner_id.name or "client")
+        number = "".join(ch if ch.isalnum() else "-" for ch in self.name or str(self.res_id))
+        return f"{self.document_type}-{number}-{client}.pdf"
+
+    def _get_zip(self):
+        """A ZIP with one PDF per document, named <type>-<number>-<client>.pdf."""
+        stream = io.BytesIO()
+        with zipfile.ZipFile(stream, "w", zipfile.ZIP_DEFLATED) as archive:
+            for document, pdf in self._render_pdfs(merged=False):
+                archive.writestr(document._zip_name(), pdf)
+        return stream.getvalue()
+
+    def _download(self, content, name, mimetype):
+        attachment = self.env["ir.attachment"].create(
+            {"name": name, "raw": content, "mimetype": mimetype, "res_model": self._name}
+        )
+        return {
+            "type": "ir.actions.act_url",
+            "url": f"/web/content/{attachment.id}?download=true",
+            "target": "self",
+        }
+
+    def action_export_pdf(self):
+        """Download the selected documents as one PDF, in the order shown."""
+        return self._download(self._get_merged_pdf(), "billing-documents.pdf", "application/pdf")
+
+    def action_download_zip(self):
+        return self._download(self._get_zip(), "billing-documents.zip", "application/zip")
+
+    # ------------------------------------------------------------------ delivery
+    def action_send(self):
+        """Send the selected documents by each client's delivery method."""
+        for source in self._sources():
+            source._billing_deliver()
+        self.invalidate_model()  # the view shows the sources' new delivery states
+
+    def action_mark_delivered(self):
+        """Staff printed or sent these themselves."""
+        for source in self._sources():
+            source.write({"billing_delivery_state": "sent", "billing_delivery_error": False})
+        self.invalidate_model()
+
+    @api.model
+    def _dashboard(self):
+        """Figures for the strip above the list."""
+        Session = self.env["calendar.event"]
+        uninvoiced = Session.search([("billing_state", "=", "uninvoiced")])
+        return {
+            "uninvoiced": sum(uninvoiced.mapped("billing_amount")),
+            "past_due": sum(self.search([("is_past_due", "=", True)]).mapped("amount")),
+            "not_delivered": self.search_count(
+                [("delivery_state", "in", ("pending", "failed", "manual"))]
+            ),
+        }

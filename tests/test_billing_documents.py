@@ -1,0 +1,106 @@
+import io
+import zipfile
+from datetime import datetime
+
+from odoo.tests import tagged
+
+from .common import PracticeHttpCase
+
+
+@tagged("-at_install", "post_install")
+class TestBillingDocuments(PracticeHttpCase):
+    def setUp(self):
+        super().setUp()
+        self.company.write(
+            {
+                "billing_auto_statement": True,
+                "billing_auto_superbill": True,
+                "billing_npi": "1245319599",
+                "billing_tax_id": "12-3456789",
+            }
+        )
+        self.clinician.billing_npi = "1234567893"
+        self.jane = self._client_with_sessions(
+            "Jane Doe",
+            "jane@example.com",
+            "manual",
+            billing_needs_superbill=True,
+            billing_birthdate="1988-04-12",
+            billing_insurance_payer="Aetna",
+            billing_insurance_member_id="W1",
+        )
+        self.env["practice.client.diagnosis"].create(
+            {
+                "partner_id": self.jane.id,
+                "code": "F41.1",
+                "description": "Anxiety",
+                "date_start": "2020-01-01",
+            }
+        )
+        self.marcus = self._client_with_sessions("Marcus Webb", "marcus@example.com", "manual")
+        self.env["practice.billing.run"]._run_due_period(self.company, datetime.now())
+        self.Document = self.env["practice.billing.document"]
+        self.mine = [("company_id", "=", self.company.id)]
+
+    def test_one_list_of_every_document(self):
+        documents = self.Document.search(self.mine)
+        kinds = sorted(documents.mapped("document_type"))
+        self.assertEqual(kinds, ["invoice", "invoice", "statement", "statement", "superbill"])
+        superbills = self.Document.search([*self.mine, ("document_type", "=", "superbill")])
+        self.assertEqual(superbills.partner_id, self.jane)
+        action = superbills.action_open()
+        self.assertEqual(action["res_model"], "practice.superbill")
+        self.assertTrue(all(d.delivery_state == "manual" for d in documents))
+        invoices = self.Document.search([*self.mine, ("document_type", "=", "invoice")])
+        self.assertEqual(set(invoices.mapped("amount")), {300.0})
+        self.assertTrue(all(invoices.mapped("is_unpaid")))
+
+    def test_merged_pdf_in_the_order_shown(self):
+        documents = self.Document.search(self.mine, order="document_type desc, name")
+        pdf = documents._get_merged_pdf()
+        self.assertTrue(pdf.startswith(b"%PDF"))
+        text, _fonts = self._pdf_text(pdf, "billing-documents.pdf")
+        positions = []
+        for document in documents:
+            marker = {"superbill": "Superbill", "statement": "Statement of account"}.get(
+                document.document_type, document.name
+            )
+            position = text.find(marker, positions[-1] + 1 if positions else 0)
+            self.assertGreaterEqual(position, 0, f"{document.name} missing or out of order")
+            positions.append(position)
+        self.assertEqual(positions, sorted(positions))
+        action = documents.action_export_pdf()
+        self.assertIn("/web/content/", action["url"])
+
+    def test_zip_has_one_named_pdf_per_document(self):
+        documents = self.Document.search([*self.mine, ("document_type", "=", "invoice")])
+        archive = zipfile.ZipFile(io.BytesIO(documents._get_zip()))
+        names = sorted(archive.namelist())
+        expected = sorted(d._zip_name() for d in documents)
+        self.assertEqual(names, expected)
+        self.assertTrue(all(n.startswith("invoice-INV-") for n in names), names)
+        self.assertTrue(any(n.endswith("-Jane-Doe.pdf") for n in names), names)
+        for name in names:
+            self.assertTrue(archive.read(name).startswith(b"%PDF"))
+
+    def test_issued_superbill_reuses_its_frozen_pdf(self):
+        superbill_doc = self.Document.search([*self.mine, ("document_type", "=", "superbill")])
+        superbill = self.env["practice.superbill"].browse(superbill_doc.res_id)
+        stored = (
+            self.env["ir.actions.report"]
+            .with_context(force_report_rendering=True)
+            ._render_qweb_pdf("practice_billing.action_report_superbill", superbill.ids)[0]
+        )
+        self.assertEqual(superbill_doc._frozen_pdf(), stored)
+        [(_doc, pdf)] = superbill_doc._render_pdfs(merged=True)
+        self.assertEqual(pdf, stored)
+
+    def test_mark_delivered_and_send(self):
+        documents = self.Document.search([*self.mine, ("partner_id", "=", self.marcus.id)])
+        documents.action_mark_delivered()
+        documents = self.Document.search([*self.mine, ("partner_id", "=", self.marcus.id)])
+        self.assertEqual(set(documents.mapped("delivery_state")), {"sent"})
+        self.marcus.billing_delivery_method = "manual"
+        documents.action_send()
+        documents = self.Document.search([*self.mine, ("partner_id", "=", self.marcus.id)])
+        self.assertEqual(set(documents.mapped("delivery_state")), {"manual"})
