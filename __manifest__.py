@@ -11,6 +11,7 @@
     "data": [
         "security/practice_billing_groups.xml",
         "security/ir.model.access.csv",
+        "security/practice_billing_rules.xml",
         "report/report_invoice.xml",
         "report/report_superbill.xml",
         "report/report_statement.xml",
@@ -29,6 +30,7 @@
         "views/res_users_views.xml",
         "views/res_config_settings_views.xml",
         "views/product_template_views.xml",
+        "views/portal_templates.xml",
         "views/menus.xml",
     ],
     "demo": [

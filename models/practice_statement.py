@@ -69,6 +69,11 @@ class PracticeStatement(models.Model):
     def _billing_deliverable_domain(self):
         return []
 
+    def _get_report_base_filename(self):
+        """Used by the portal's PDF download (portal.mixin)."""
+        self.ensure_one()
+        return self.name
+
     def _compute_access_url(self):
         result = super()._compute_access_url()
         for statement in self:

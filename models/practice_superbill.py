@@ -3,6 +3,7 @@ from datetime import timedelta
 from string import ascii_uppercase
 
 from odoo import Command, api, fields, models
+from odoo.exceptions import UserError
 
 SUPERBILL_STATES = [("draft", "Draft"), ("issued", "Issued"), ("cancelled", "Cancelled")]
 
@@ -92,6 +93,11 @@ class PracticeSuperbill(models.Model):
     def _billing_deliverable_domain(self):
         return [("state", "=", "issued")]
 
+    def _get_report_base_filename(self):
+        """Used by the portal's PDF download (portal.mixin)."""
+        self.ensure_one()
+        return self.name
+
     def _compute_access_url(self):
         result = super()._compute_access_url()
         for superbill in self:
@@ -159,6 +165,36 @@ class PracticeSuperbill(models.Model):
                 order="start, id",
             )
         )
+
+    @api.model
+    def _request_from_portal(self, client, date_from, date_to):
+        """A client's request: a draft superbill of the period, for staff to issue."""
+        date_from, date_to = fields.Date.to_date(date_from), fields.Date.to_date(date_to)
+        if not date_from or not date_to or date_from > date_to:
+            raise UserError(self.env._("Choose a start date on or before the end date."))
+        company = client.company_id or self.env.company
+        existing = self._find_live(client, company, date_from, date_to)
+        if existing:
+            return existing
+        sessions = self._billable_sessions(client, company, date_from, date_to)
+        if not sessions:
+            raise UserError(self.env._("There are no billed sessions in that period."))
+        superbill = self.create(
+            {
+                "partner_id": client.id,
+                "company_id": company.id,
+                "date_start": date_from,
+                "date_end": date_to,
+                "line_ids": [Command.create({"session_id": s.id}) for s in sessions],
+            }
+        )
+        superbill.activity_schedule(
+            "mail.mail_activity_data_todo",
+            summary=self.env._("Client requested a superbill"),
+            note=self.env._("Check it and use “Check and Issue”."),
+            user_id=self.env["practice.billing.run"]._failure_responsible(client).id,
+        )
+        return superbill
 
     # ------------------------------------------------------------------ pre-flight
     def _preflight_and_issue(self):

@@ -11,4 +11,5 @@ from . import test_superbill
 from . import test_superbill_pdf
 from . import test_statement
 from . import test_billing_documents
+from . import test_portal
 from . import test_ui

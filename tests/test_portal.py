@@ -1,0 +1,134 @@
+from datetime import datetime, timedelta
+
+from odoo.tests import new_test_user, tagged
+
+from .common import PracticeHttpCase
+
+
+@tagged("-at_install", "post_install")
+class TestClientPortal(PracticeHttpCase):
+    def setUp(self):
+        super().setUp()
+        self.company.write(
+            {
+                "billing_auto_statement": True,
+                "billing_auto_superbill": True,
+                "billing_npi": "1245319599",
+                "billing_tax_id": "12-3456789",
+            }
+        )
+        self.clinician.billing_npi = "1234567893"
+        self.jane_user = self._portal_client("jane_portal", "Jane Doe")
+        self.marcus_user = self._portal_client("marcus_portal", "Marcus Webb")
+        self.env["practice.billing.run"]._run_due_period(self.company, datetime.now())
+        Superbill = self.env["practice.superbill"]
+        self.jane_superbill = Superbill.search([("partner_id", "=", self.jane_user.partner_id.id)])
+        self.marcus_superbill = Superbill.search(
+            [("partner_id", "=", self.marcus_user.partner_id.id)]
+        )
+        self.assertEqual(self.jane_superbill.state, "issued", self.jane_superbill.missing_info)
+
+    def _portal_client(self, login, name):
+        user = new_test_user(
+            self.env,
+            login=login,
+            name=name,
+            groups="base.group_portal",
+            company_id=self.company.id,
+            email=f"{login}@example.com",
+        )
+        client = user.partner_id
+        client.write(
+            {
+                "billing_needs_superbill": True,
+                "billing_delivery_method": "manual",
+                "billing_birthdate": "1990-01-01",
+                "billing_insurance_payer": "Aetna",
+                "billing_insurance_member_id": "M-" + login,
+            }
+        )
+        self.env["practice.client.diagnosis"].create(
+            {
+                "partner_id": client.id,
+                "code": "F41.1",
+                "description": "Generalized anxiety disorder",
+                "date_start": "2020-01-01",
+            }
+        )
+        self._sessions_for(client)
+        return user
+
+    def _sessions_for(self, client):
+        last_month = (datetime.now().replace(day=1) - timedelta(days=1)).replace(
+            day=2, hour=15, minute=0, second=0, microsecond=0
+        )
+        self.env["calendar.event"].with_context(no_mail_to_attendees=True).create(
+            {
+                "name": "session",
+                "start": last_month,
+                "stop": last_month + timedelta(minutes=53),
+                "user_id": self.clinician.id,
+                "partner_ids": [(6, 0, client.ids)],
+                "billing_product_id": self.service.id,
+                "billing_company_id": self.company.id,
+            }
+        )
+
+    def test_client_reads_and_downloads_their_superbill(self):
+        self.authenticate("jane_portal", "jane_portal")
+        listing = self.url_open("/my/superbills")
+        self.assertEqual(listing.status_code, 200)
+        self.assertIn(f"/my/superbills/{self.jane_superbill.id}", listing.text)
+        self.assertNotIn(f"/my/superbills/{self.marcus_superbill.id}", listing.text)
+        page = self.url_open(f"/my/superbills/{self.jane_superbill.id}")
+        self.assertEqual(page.status_code, 200)
+        self.assertIn("Download PDF", page.text)
+        for clinical in ("F41.1", "anxiety"):
+            self.assertNotIn(clinical, page.text, "no diagnosis on portal pages")
+        pdf = self.url_open(
+            f"/my/superbills/{self.jane_superbill.id}?report_type=pdf&download=true"
+        )
+        self.assertEqual(pdf.status_code, 200)
+        # Odoo serves the report's HTML instead of a PDF in test mode; the download is real.
+        self.assertIn("attachment", pdf.headers["Content-Disposition"])
+        self.assertIn(".pdf", pdf.headers["Content-Disposition"])
+        self.assertIn(b"Submit this document to your insurance company", pdf.content)
+        statements = self.url_open("/my/statements")
+        self.assertEqual(statements.status_code, 200)
+
+    def test_another_clients_documents_are_not_found(self):
+        self.authenticate("jane_portal", "jane_portal")
+        for url in (
+            f"/my/superbills/{self.marcus_superbill.id}",
+            f"/my/superbills/{self.marcus_superbill.id}?report_type=pdf&download=true",
+        ):
+            response = self.url_open(url)
+            self.assertEqual(response.status_code, 404, url)
+        statement = self.env["practice.statement"].search(
+            [("partner_id", "=", self.marcus_user.partner_id.id)]
+        )
+        self.assertEqual(self.url_open(f"/my/statements/{statement.id}").status_code, 404)
+        # Diagnoses are not readable through anything a portal user can reach.
+        line = self.jane_superbill.line_ids[:1].with_user(self.jane_user)
+        self.assertEqual(line.cpt_code, "90837")
+        self.assertNotIn("diagnosis_ids", line.fields_get())
+
+    def test_client_requests_a_superbill(self):
+        self.authenticate("jane_portal", "jane_portal")
+        today = datetime.now().date()
+        response = self.url_open(
+            "/my/superbills/request",
+            data={"date_from": "2000-01-01", "date_to": str(today), "csrf_token": self._csrf()},
+        )
+        self.assertEqual(response.status_code, 200)
+        requested = self.env["practice.superbill"].search(
+            [("partner_id", "=", self.jane_user.partner_id.id), ("state", "=", "draft")]
+        )
+        self.assertEqual(len(requested), 1)
+        self.assertIn("Client requested a superbill", requested.activity_ids.mapped("summary"))
+
+    def _csrf(self):
+        page = self.url_open("/my/superbills")
+        marker = 'name="csrf_token" value="'
+        start = page.text.index(marker) + len(marker)
+        return page.text[start : page.text.index('"', start)]
