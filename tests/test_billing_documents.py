@@ -104,3 +104,52 @@ class TestBillingDocuments(PracticeHttpCase):
         documents.action_send()
         documents = self.Document.search([*self.mine, ("partner_id", "=", self.marcus.id)])
         self.assertEqual(set(documents.mapped("delivery_state")), {"manual"})
+
+
+@tagged("-at_install", "post_install")
+class TestBillingDocumentsTour(PracticeHttpCase):
+    def test_staff_export_last_months_superbills(self):
+        self.company.write(
+            {
+                "billing_auto_superbill": True,
+                "billing_npi": "1245319599",
+                "billing_tax_id": "12-3456789",
+            }
+        )
+        self.clinician.billing_npi = "1234567893"
+        for name in ("Jane Doe", "Marcus Webb"):
+            client = self._client_with_sessions(
+                name,
+                f"{name.split()[0].lower()}@example.com",
+                "manual",
+                billing_needs_superbill=True,
+                billing_birthdate="1990-01-01",
+                billing_insurance_payer="Aetna",
+                billing_insurance_member_id="M1",
+            )
+            self.env["practice.client.diagnosis"].create(
+                {
+                    "partner_id": client.id,
+                    "code": "F41.1",
+                    "description": "Anxiety",
+                    "date_start": "2020-01-01",
+                }
+            )
+        self.env["practice.billing.run"]._run_due_period(self.company, datetime.now())
+        self.assertEqual(
+            self.env["practice.superbill"].search_count(
+                [("company_id", "=", self.company.id), ("state", "=", "issued")]
+            ),
+            2,
+        )
+        self.start_tour(
+            "/odoo/action-practice_billing.action_billing_documents",
+            "practice_billing_documents_tour",
+            login="admin",
+        )
+        # What the button does with those two: one PDF with both superbills, nothing else.
+        documents = self.env["practice.billing.document"].search(
+            [("company_id", "=", self.company.id), ("document_type", "=", "superbill")]
+        )
+        text, _fonts = self._pdf_text(documents._get_merged_pdf(), "tour-export.pdf")
+        self.assertEqual(text.count("Submit this document to your insurance company"), 2)

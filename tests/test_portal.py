@@ -132,3 +132,10 @@ class TestClientPortal(PracticeHttpCase):
         marker = 'name="csrf_token" value="'
         start = page.text.index(marker) + len(marker)
         return page.text[start : page.text.index('"', start)]
+
+    def test_portal_tour(self):
+        self.start_tour(
+            f"/my?other={self.marcus_superbill.id}",
+            "practice_billing_portal_tour",
+            login="jane_portal",
+        )
