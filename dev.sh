@@ -2,7 +2,8 @@
 # Practice Billing developer entry point.
 #   ./dev.sh start   prepare everything and run Odoo with the demo practice on :8069
 #   ./dev.sh test    run the whole suite (pytest-odoo --odoo-http) plus ruff and pylint-odoo
-#   ./dev.sh bench   benchmarks (bench/), N = 500 and 5000 unless given
+#   ./dev.sh bench   billing-run benchmark (bench/monthly_run.py), N = 500 and 5000 unless given
+#   ./dev.sh bench-export [N]   Billing Documents export benchmark (bench/export_pdf.py)
 # Odoo 18 source: $ODOO_SRC, else $PB_CACHE/odoo (default ~/.cache/practice-billing/odoo);
 # `start` clones upstream 18.0 there when neither exists.
 set -euo pipefail
@@ -169,9 +170,24 @@ cmd_bench() { # ./dev.sh bench [N ...]: bench/monthly_run.py, each N in a fresh 
   done
 }
 
+cmd_bench_export() { # ./dev.sh bench-export [N]: bench/export_pdf.py with a server for the styles
+  prepare noclone
+  local n="${1:-200}" db="pb_bench_export" port=8079
+  dropdb -h 127.0.0.1 --if-exists "$db"
+  odoo_bin -d "$db" -i practice_billing --without-demo=all --stop-after-init --http-port=0 \
+    --log-level=warn || die "Install failed."
+  odoo_bin -d "$db" --http-port="$port" --db-filter="^$db\$" --max-cron-threads=0 --log-level=warn &
+  local server=$!
+  trap 'kill '"$server"' 2>/dev/null || true' EXIT
+  for _ in $(seq 60); do curl -s -o /dev/null "http://127.0.0.1:$port/web/login" && break; sleep 1; done
+  "$VENV/bin/python" "$REPO/bench/export_pdf.py" --config "$BUILD/odoo.conf" --db "$db" \
+    --report-url "http://127.0.0.1:$port" -n "$n"
+}
+
 case "${1:-}" in
   start) shift; cmd_start "$@" ;;
   test) shift; cmd_test "$@" ;;
   bench) shift; cmd_bench "$@" ;;
-  *) echo "usage: ./dev.sh start | ./dev.sh test [pytest args] | ./dev.sh bench [N ...]" >&2; exit 2 ;;
+  bench-export) shift; cmd_bench_export "$@" ;;
+  *) echo "usage: ./dev.sh start | ./dev.sh test [pytest args] | ./dev.sh bench [N ...] | ./dev.sh bench-export [N]" >&2; exit 2 ;;
 esac
