@@ -7,7 +7,7 @@
     "author": "Practice Billing",
     "website": "https://github.com/practice-billing/practice_billing",
     "license": "LGPL-3",
-    "depends": ["account", "calendar", "portal", "mail", "contacts"],
+    "depends": ["account", "account_payment", "calendar", "portal", "mail", "contacts"],
     "data": [
         "security/practice_billing_groups.xml",
         "security/ir.model.access.csv",
