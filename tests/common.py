@@ -148,6 +148,38 @@ class PracticeHttpCase(HttpCase):
         self.env.user.company_ids |= company
         return company
 
+    def _record_provider_identifiers(self):
+        """The practice issues superbills and statements and has its NPIs and Tax ID."""
+        self.company.write(
+            {
+                "billing_auto_statement": True,
+                "billing_auto_superbill": True,
+                "billing_npi": "1245319599",
+                "billing_tax_id": "12-3456789",
+            }
+        )
+        self.clinician.billing_npi = "1234567893"
+
+    def _record_insurance(self, client, member_id="W1"):
+        """Everything an insurer needs about ``client``, with a diagnosis since 2020."""
+        client.write(
+            {
+                "billing_needs_superbill": True,
+                "billing_birthdate": "1988-04-12",
+                "billing_insurance_payer": "Aetna",
+                "billing_insurance_member_id": member_id,
+            }
+        )
+        self.env["practice.client.diagnosis"].create(
+            {
+                "partner_id": client.id,
+                "code": "F41.1",
+                "description": "Generalized anxiety disorder",
+                "date_start": "2020-01-01",
+            }
+        )
+        return client
+
     def _client_with_sessions(self, name, address, method, **vals):
         client = self.env["res.partner"].create(
             {"name": name, "email": address, "billing_delivery_method": method, **vals}

@@ -11,31 +11,9 @@ from .common import PracticeHttpCase
 class TestBillingDocuments(PracticeHttpCase):
     def setUp(self):
         super().setUp()
-        self.company.write(
-            {
-                "billing_auto_statement": True,
-                "billing_auto_superbill": True,
-                "billing_npi": "1245319599",
-                "billing_tax_id": "12-3456789",
-            }
-        )
-        self.clinician.billing_npi = "1234567893"
-        self.jane = self._client_with_sessions(
-            "Jane Doe",
-            "jane@example.com",
-            "manual",
-            billing_needs_superbill=True,
-            billing_birthdate="1988-04-12",
-            billing_insurance_payer="Aetna",
-            billing_insurance_member_id="W1",
-        )
-        self.env["practice.client.diagnosis"].create(
-            {
-                "partner_id": self.jane.id,
-                "code": "F41.1",
-                "description": "Anxiety",
-                "date_start": "2020-01-01",
-            }
+        self._record_provider_identifiers()
+        self.jane = self._record_insurance(
+            self._client_with_sessions("Jane Doe", "jane@example.com", "manual")
         )
         self.marcus = self._client_with_sessions("Marcus Webb", "marcus@example.com", "manual")
         self.env["practice.billing.run"]._run_due_period(self.company, datetime.now())
@@ -109,32 +87,10 @@ class TestBillingDocuments(PracticeHttpCase):
 @tagged("-at_install", "post_install")
 class TestBillingDocumentsTour(PracticeHttpCase):
     def test_staff_export_last_months_superbills(self):
-        self.company.write(
-            {
-                "billing_auto_superbill": True,
-                "billing_npi": "1245319599",
-                "billing_tax_id": "12-3456789",
-            }
-        )
-        self.clinician.billing_npi = "1234567893"
+        self._record_provider_identifiers()
         for name in ("Jane Doe", "Marcus Webb"):
-            client = self._client_with_sessions(
-                name,
-                f"{name.split()[0].lower()}@example.com",
-                "manual",
-                billing_needs_superbill=True,
-                billing_birthdate="1990-01-01",
-                billing_insurance_payer="Aetna",
-                billing_insurance_member_id="M1",
-            )
-            self.env["practice.client.diagnosis"].create(
-                {
-                    "partner_id": client.id,
-                    "code": "F41.1",
-                    "description": "Anxiety",
-                    "date_start": "2020-01-01",
-                }
-            )
+            address = f"{name.split()[0].lower()}@example.com"
+            self._record_insurance(self._client_with_sessions(name, address, "manual"))
         self.env["practice.billing.run"]._run_due_period(self.company, datetime.now())
         self.assertEqual(
             self.env["practice.superbill"].search_count(

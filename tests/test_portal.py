@@ -9,15 +9,7 @@ from .common import PracticeHttpCase
 class TestClientPortal(PracticeHttpCase):
     def setUp(self):
         super().setUp()
-        self.company.write(
-            {
-                "billing_auto_statement": True,
-                "billing_auto_superbill": True,
-                "billing_npi": "1245319599",
-                "billing_tax_id": "12-3456789",
-            }
-        )
-        self.clinician.billing_npi = "1234567893"
+        self._record_provider_identifiers()
         self.jane_user = self._portal_client("jane_portal", "Jane Doe")
         self.marcus_user = self._portal_client("marcus_portal", "Marcus Webb")
         self.env["practice.billing.run"]._run_due_period(self.company, datetime.now())
@@ -38,23 +30,8 @@ class TestClientPortal(PracticeHttpCase):
             email=f"{login}@example.com",
         )
         client = user.partner_id
-        client.write(
-            {
-                "billing_needs_superbill": True,
-                "billing_delivery_method": "manual",
-                "billing_birthdate": "1990-01-01",
-                "billing_insurance_payer": "Aetna",
-                "billing_insurance_member_id": "M-" + login,
-            }
-        )
-        self.env["practice.client.diagnosis"].create(
-            {
-                "partner_id": client.id,
-                "code": "F41.1",
-                "description": "Generalized anxiety disorder",
-                "date_start": "2020-01-01",
-            }
-        )
+        client.billing_delivery_method = "manual"
+        self._record_insurance(client, member_id=f"M-{login}")
         self._sessions_for(client)
         return user
 
