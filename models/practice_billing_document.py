@@ -76,6 +76,12 @@ class PracticeBillingDocument(models.Model):
     delivery_state = fields.Selection(DELIVERY_STATES, readonly=True)
     is_unpaid = fields.Boolean(string="Unpaid", readonly=True)
     is_past_due = fields.Boolean(string="Past Due", readonly=True)
+    clinician_id = fields.Many2one(
+        "res.users",
+        compute="_compute_clinician_id",
+        search="_search_clinician_id",
+        help="The clinician of the sessions the document bills (the first, if several).",
+    )
     res_model = fields.Char(string="Source Model", readonly=True)
     res_id = fields.Integer(string="Source ID", readonly=True)
 
@@ -113,6 +119,37 @@ class PracticeBillingDocument(models.Model):
             )
             """
         )
+
+    def _compute_clinician_id(self):
+        for document in self:
+            sessions = document._sessions()
+            document.clinician_id = sessions.user_id[:1]
+
+    def _sessions(self):
+        """The sessions the document bills (none for statements)."""
+        self.ensure_one()
+        source = self.env[self.res_model].sudo().browse(self.res_id)
+        if self.res_model == "account.move":
+            return source.invoice_line_ids.billing_session_ids
+        if self.res_model == "practice.superbill":
+            return source.line_ids.session_id
+        return self.env["calendar.event"]
+
+    def _search_clinician_id(self, operator, value):
+        sessions = self.env["calendar.event"].sudo().search([("user_id", operator, value)])
+        invoices = sessions.billing_invoice_line_id.move_id
+        superbills = (
+            self.env["practice.superbill.line"].sudo().search([("session_id", "in", sessions.ids)])
+        ).superbill_id
+        return [
+            "|",
+            "&",
+            ("res_model", "=", "account.move"),
+            ("res_id", "in", invoices.ids),
+            "&",
+            ("res_model", "=", "practice.superbill"),
+            ("res_id", "in", superbills.ids),
+        ]
 
     # ------------------------------------------------------------------ sources
     def _sources(self):

@@ -33,6 +33,26 @@ class TestBillingDocuments(PracticeHttpCase):
         self.assertEqual(set(invoices.mapped("amount")), {300.0})
         self.assertTrue(all(invoices.mapped("is_unpaid")))
 
+    def test_filter_by_clinician(self):
+        other = self.env["res.users"].create(
+            {
+                "name": "Sam Ortiz",
+                "login": "sam",
+                "company_id": self.company.id,
+                "company_ids": [(6, 0, self.company.ids)],
+            }
+        )
+        self.assertEqual(
+            self.Document.search([*self.mine, ("clinician_id", "=", self.clinician.id)])
+            .mapped("document_type")
+            .count("invoice"),
+            2,
+        )
+        self.assertFalse(self.Document.search([*self.mine, ("clinician_id", "=", other.id)]))
+        by_name = self.Document.search([*self.mine, ("clinician_id", "ilike", "Maya")])
+        self.assertEqual(set(by_name.mapped("document_type")), {"invoice", "superbill"})
+        self.assertEqual(by_name[0].clinician_id, self.clinician)
+
     def test_merged_pdf_in_the_order_shown(self):
         documents = self.Document.search(self.mine, order="document_type desc, name")
         pdf = documents._get_merged_pdf()
