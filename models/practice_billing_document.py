@@ -176,33 +176,35 @@ class PracticeBillingDocument(models.Model):
         """[(document, pdf bytes)] in order; with ``merged``, a batch may share one PDF."""
         results = []
         Report = self.env["ir.actions.report"].with_context(force_report_rendering=True)
-        for batch in self._batches():
+        for batch, frozen in self._batches():
             report = REPORTS[batch[0].res_model]
-            frozen = batch[0]._frozen_pdf()
             if frozen:
-                results.append((batch[0], frozen))
+                results.append((batch, frozen))
             elif merged:
                 ids = [doc.res_id for doc in batch]
                 results.append((batch, Report._render_qweb_pdf_as_one_document(report, ids)))
             else:
-                for doc in batch:
-                    results.append((doc, Report._render_qweb_pdf(report, [doc.res_id])[0]))
+                results.extend(
+                    (doc, Report._render_qweb_pdf(report, [doc.res_id])[0]) for doc in batch
+                )
         return results
 
     def _batches(self):
-        """Runs of consecutive documents of the same kind; a frozen PDF stands alone."""
+        """[(documents, frozen PDF or None)]: runs of consecutive documents of one kind;
+        a document with a frozen PDF stands alone."""
         batches = []
         for doc in self:
-            alone = bool(doc._frozen_pdf())
-            if (
+            frozen = doc._frozen_pdf()
+            extends_last = (
                 batches
-                and not alone
-                and batches[-1][0].res_model == doc.res_model
-                and not batches[-1][0]._frozen_pdf()
-            ):
-                batches[-1] |= doc
+                and not frozen
+                and not batches[-1][1]
+                and batches[-1][0][0].res_model == doc.res_model
+            )
+            if extends_last:
+                batches[-1][0] |= doc
             else:
-                batches.append(doc)
+                batches.append([doc, frozen])
         return batches
 
     def _frozen_pdf(self):

@@ -181,8 +181,7 @@ class PracticeBillingRun(models.Model):
             .sudo()
             ._generate(clients, month_start, period_start - relativedelta(days=1), self.company_id)
         )
-        # Nothing incomplete is sent: drafts wait for staff to complete them.
-        superbills.filtered(lambda s: s.state == "issued")._billing_deliver()
+        superbills._deliver_issued()
         return superbills
 
     def _generate_statements(self, period_start):

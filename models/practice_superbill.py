@@ -119,18 +119,28 @@ class PracticeSuperbill(models.Model):
             sessions = self._billable_sessions(client, company, date_start, date_end)
             if not sessions:
                 continue
-            superbill = self.create(
-                {
-                    "partner_id": client.id,
-                    "company_id": company.id,
-                    "date_start": date_start,
-                    "date_end": date_end,
-                    "line_ids": [Command.create({"session_id": s.id}) for s in sessions],
-                }
-            )
+            superbill = self._create_for_sessions(client, company, date_start, date_end, sessions)
             superbill._preflight_and_issue()
             superbills |= superbill
         return superbills
+
+    @api.model
+    def _create_for_sessions(self, client, company, date_start, date_end, sessions, **values):
+        """A draft superbill of the period with one line per session."""
+        return self.create(
+            {
+                "partner_id": client.id,
+                "company_id": company.id,
+                "date_start": date_start,
+                "date_end": date_end,
+                "line_ids": [Command.create({"session_id": s.id}) for s in sessions],
+                **values,
+            }
+        )
+
+    def _deliver_issued(self):
+        """Deliver the issued ones: nothing incomplete is ever sent."""
+        self.filtered(lambda s: s.state == "issued")._billing_deliver()
 
     @api.model
     def _find_live(self, client, company, date_start, date_end):
@@ -179,15 +189,7 @@ class PracticeSuperbill(models.Model):
         sessions = self._billable_sessions(client, company, date_from, date_to)
         if not sessions:
             raise UserError(self.env._("There are no billed sessions in that period."))
-        superbill = self.create(
-            {
-                "partner_id": client.id,
-                "company_id": company.id,
-                "date_start": date_from,
-                "date_end": date_to,
-                "line_ids": [Command.create({"session_id": s.id}) for s in sessions],
-            }
-        )
+        superbill = self._create_for_sessions(client, company, date_from, date_to, sessions)
         superbill.activity_schedule(
             "mail.mail_activity_data_todo",
             summary=self.env._("Client requested a superbill"),
@@ -258,19 +260,16 @@ class PracticeSuperbill(models.Model):
         self.ensure_one()
         self.state = "cancelled"
         self.flush_recordset(["state"])  # free the period for the new version (unique index)
-        sessions = self.line_ids.session_id
-        new = self.create(
-            {
-                "partner_id": self.partner_id.id,
-                "company_id": self.company_id.id,
-                "date_start": self.date_start,
-                "date_end": self.date_end,
-                "replaces_id": self.id,
-                "line_ids": [Command.create({"session_id": s.id}) for s in sessions],
-            }
+        new = self._create_for_sessions(
+            self.partner_id,
+            self.company_id,
+            self.date_start,
+            self.date_end,
+            self.line_ids.session_id,
+            replaces_id=self.id,
         )
         new._preflight_and_issue()
-        new.filtered(lambda s: s.state == "issued")._billing_deliver()
+        new._deliver_issued()
         return {
             "type": "ir.actions.act_window",
             "res_model": self._name,
@@ -285,7 +284,7 @@ class PracticeSuperbill(models.Model):
         """Staff completed the data: check again, issue and deliver if nothing is missing."""
         drafts = self.filtered(lambda s: s.state == "draft")
         drafts._preflight_and_issue()
-        drafts.filtered(lambda s: s.state == "issued")._billing_deliver()
+        drafts._deliver_issued()
 
     # ------------------------------------------------------------------ diagnoses
     def _diagnoses(self):

@@ -184,14 +184,19 @@ class PracticeHttpCase(HttpCase):
         client = self.env["res.partner"].create(
             {"name": name, "email": address, "billing_delivery_method": method, **vals}
         )
+        self._add_sessions(client)
+        return client
+
+    def _add_sessions(self, client, weeks=(0, 7)):
+        """Sessions with ``client`` last month: on the 2nd, plus ``weeks`` days."""
         last_month = (datetime.now().replace(day=1) - timedelta(days=1)).replace(
             day=2, hour=15, minute=0, second=0, microsecond=0
         )
-        for week in (0, 7):
+        for week in weeks:
             start = last_month + timedelta(days=week)
             self.env["calendar.event"].with_context(no_mail_to_attendees=True).create(
                 {
-                    "name": f"{name} session",
+                    "name": f"{client.name} session",
                     "start": start,
                     "stop": start + timedelta(minutes=53),
                     "user_id": self.clinician.id,
@@ -200,7 +205,6 @@ class PracticeHttpCase(HttpCase):
                     "billing_company_id": self.company.id,
                 }
             )
-        return client
 
     def _pdf_text(self, pdf_bytes, name):
         """Keep the PDF as a test artifact and return its text and its fonts."""

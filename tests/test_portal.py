@@ -1,4 +1,4 @@
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from odoo.tests import new_test_user, tagged
 
@@ -32,24 +32,8 @@ class TestClientPortal(PracticeHttpCase):
         client = user.partner_id
         client.billing_delivery_method = "manual"
         self._record_insurance(client, member_id=f"M-{login}")
-        self._sessions_for(client)
+        self._add_sessions(client, weeks=(0,))
         return user
-
-    def _sessions_for(self, client):
-        last_month = (datetime.now().replace(day=1) - timedelta(days=1)).replace(
-            day=2, hour=15, minute=0, second=0, microsecond=0
-        )
-        self.env["calendar.event"].with_context(no_mail_to_attendees=True).create(
-            {
-                "name": "session",
-                "start": last_month,
-                "stop": last_month + timedelta(minutes=53),
-                "user_id": self.clinician.id,
-                "partner_ids": [(6, 0, client.ids)],
-                "billing_product_id": self.service.id,
-                "billing_company_id": self.company.id,
-            }
-        )
 
     def test_client_reads_and_downloads_their_superbill(self):
         self.authenticate("jane_portal", "jane_portal")

@@ -76,7 +76,7 @@ class PracticeBillingGenerate(models.TransientModel):
         superbills = self.env["practice.superbill"]._generate(
             clients, self.date_from, self.date_until, self.company_id
         )
-        superbills.filtered(lambda s: s.state == "issued")._billing_deliver()
+        superbills._deliver_issued()
         return superbills
 
     def _generate_statements(self):
