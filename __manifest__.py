@@ -40,6 +40,9 @@
         "web.report_assets_common": [
             "practice_billing/static/src/scss/report.scss",
         ],
+        "web.assets_backend": [
+            "practice_billing/static/src/views/*",
+        ],
         "web.assets_tests": [
             "practice_billing/static/src/tests/tours/*.js",
         ],

@@ -1,5 +1,6 @@
 import functools
 import logging
+import re
 import subprocess
 
 import lxml.html
@@ -10,6 +11,11 @@ from odoo import models
 from odoo.addons.base.models.ir_actions_report import _get_wkhtmltopdf_bin
 
 _logger = logging.getLogger(__name__)
+
+# A report's stylesheet link: /web/assets/<unique>/<bundle>[.rtl][.min].css
+ASSET_STYLESHEET = re.compile(
+    r'<link[^>]*?href="/web/assets/[^"]*?/(?P<bundle>[\w.]+?)(?P<rtl>\.rtl)?(?:\.min)?\.css"[^>]*>'
+)
 
 
 @functools.cache
@@ -49,6 +55,44 @@ class IrActionsReport(models.Model):
                 super()._render_qweb_pdf_prepare_streams(report_ref, data, res_ids=[res_id])
             )
         return streams
+
+    def _run_wkhtmltopdf(  # noqa: PLR0917 (Odoo's signature)
+        self,
+        bodies,
+        report_ref=False,
+        header=None,
+        footer=None,
+        landscape=False,
+        specific_paperformat_args=None,
+        set_viewport_size=False,
+    ):
+        """Override of `base`: the report's stylesheets go into the HTML itself.
+
+        Otherwise wkhtmltopdf requests them from this server while the request that prints
+        holds a worker (and, under tests, the only cursor): with few workers, a wrong
+        report.url or a proxy in between, PDFs come out unstyled or the print hangs.
+        """
+        inline = self._billing_inline_stylesheets
+        return super()._run_wkhtmltopdf(
+            [inline(body) for body in bodies],
+            report_ref=report_ref,
+            header=header and inline(header),
+            footer=footer and inline(footer),
+            landscape=landscape,
+            specific_paperformat_args=specific_paperformat_args,
+            set_viewport_size=set_viewport_size,
+        )
+
+    def _billing_inline_stylesheets(self, html):
+        """``html`` with each asset-bundle stylesheet link replaced by the bundle's CSS."""
+        return ASSET_STYLESHEET.sub(
+            lambda link: self._billing_bundle_css(link["bundle"], bool(link["rtl"])), html
+        )
+
+    def _billing_bundle_css(self, bundle_name, rtl):
+        bundle = self.env["ir.qweb"].sudo()._get_asset_bundle(bundle_name, js=False, rtl=rtl)
+        css = "\n".join(attachment.raw.decode() for attachment in bundle.css())
+        return f"<style>{css}</style>"
 
     def _render_qweb_pdf_as_one_document(self, report_ref, res_ids):
         """Render several records of one report as a single HTML document, one wkhtmltopdf.

@@ -1,11 +1,16 @@
 import io
 import zipfile
 
+from dateutil.relativedelta import relativedelta
+
 from odoo import api, fields, models, tools
 from odoo.tools.pdf import merge_pdf
 
 from .practice_billing_delivery_mixin import DELIVERY_STATES
 from .res_company import DELIVERY_METHODS
+
+# Documents that have not reached the client yet: "Not delivered" on the dashboard.
+NOT_DELIVERED_STATES = ("pending", "failed", "manual")
 
 DOCUMENT_TYPES = [
     ("invoice", "Invoice"),
@@ -236,7 +241,7 @@ class PracticeBillingDocument(models.Model):
         return {
             "type": "ir.actions.act_url",
             "url": f"/web/content/{attachment.id}?download=true",
-            "target": "self",
+            "target": "download",
         }
 
     def action_export_pdf(self):
@@ -259,15 +264,61 @@ class PracticeBillingDocument(models.Model):
             source.write({"billing_delivery_state": "sent", "billing_delivery_error": False})
         self.invalidate_model()
 
+    # ------------------------------------------------------------------ dashboard
     @api.model
-    def _dashboard(self):
-        """Figures for the strip above the list."""
-        Session = self.env["calendar.event"]
-        uninvoiced = Session.search([("billing_state", "=", "uninvoiced")])
+    def retrieve_dashboard(self):
+        """Figures of the strip above the list, in the current company's currency.
+
+        Each figure matches a filter of the list (or, for uninvoiced, the sessions list),
+        so that clicking it shows the documents it adds up."""
+        company = self.env.company
+        month_start = fields.Date.context_today(self).replace(day=1)
+        next_month_start = month_start + relativedelta(months=1)
+        # The companies selected in the switcher (record rules say the same, but not to the
+        # superuser, and sessions have no company rule).
+        mine = [("company_id", "in", self.env.companies.ids)]
+        invoiced = self.search(
+            [
+                *mine,
+                ("document_type", "in", ("invoice", "credit_note")),
+                ("date", ">=", month_start),
+                ("date", "<", next_month_start),
+            ]
+        )
+        past_due = self.search([*mine, ("is_past_due", "=", True)])
+        uninvoiced = self.env["calendar.event"].search(
+            [
+                ("billing_company_id", "in", self.env.companies.ids),
+                ("billing_state", "=", "uninvoiced"),
+            ]
+        )
         return {
-            "uninvoiced": sum(uninvoiced.mapped("billing_amount")),
-            "past_due": sum(self.search([("is_past_due", "=", True)]).mapped("amount")),
-            "not_delivered": self.search_count(
-                [("delivery_state", "in", ("pending", "failed", "manual"))]
+            "currency_id": company.currency_id.id,
+            "uninvoiced": self._total(
+                (s.billing_currency_id, s.billing_amount) for s in uninvoiced
+            ),
+            "uninvoiced_count": len(uninvoiced),
+            "invoiced_this_month": self._total((d.currency_id, d.amount) for d in invoiced),
+            "invoiced_this_month_count": len(invoiced),
+            "past_due": self._total((d.currency_id, d.amount) for d in past_due),
+            "past_due_count": len(past_due),
+            "not_delivered_count": self.search_count(
+                [*mine, ("delivery_state", "in", NOT_DELIVERED_STATES)]
             ),
         }
+
+    @api.model
+    def _total(self, amounts):
+        """Sum of (currency, amount) pairs in the current company's currency; a practice with
+        several companies in different currencies sees them converted at today's rate."""
+        company = self.env.company
+        today = fields.Date.context_today(self)
+        total = 0.0
+        for currency, amount in amounts:
+            converted = currency and currency != company.currency_id
+            total += (
+                currency._convert(amount, company.currency_id, company, today)
+                if converted
+                else amount
+            )
+        return company.currency_id.round(total)

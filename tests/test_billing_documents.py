@@ -1,8 +1,9 @@
 import io
 import zipfile
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
-from odoo.tests import tagged
+from odoo import Command
+from odoo.tests import new_test_user, tagged
 
 from .common import PracticeHttpCase
 
@@ -103,6 +104,59 @@ class TestBillingDocuments(PracticeHttpCase):
         documents = self.Document.search([*self.mine, ("partner_id", "=", self.marcus.id)])
         self.assertEqual(set(documents.mapped("delivery_state")), {"manual"})
 
+    def _document(self, client, kind):
+        return self.Document.search(
+            [*self.mine, ("partner_id", "=", client.id), ("document_type", "=", kind)]
+        )
+
+    def test_dashboard_adds_up_what_its_filters_show(self):
+        jane_invoice = self.env["account.move"].browse(self._document(self.jane, "invoice").res_id)
+        jane_invoice.invoice_date_due = date.today() - timedelta(days=40)
+        self._add_sessions(self.marcus, weeks=(14,))  # entered after the run: not billed yet
+        figures = self.Document.retrieve_dashboard()
+        self.assertEqual(figures["currency_id"], self.company.currency_id.id)
+        self.assertEqual((figures["uninvoiced"], figures["uninvoiced_count"]), (150.0, 1))
+        self.assertEqual(
+            (figures["invoiced_this_month"], figures["invoiced_this_month_count"]), (600.0, 2)
+        )
+        self.assertEqual((figures["past_due"], figures["past_due_count"]), (300.0, 1))
+        past_due = self.Document.search([*self.mine, ("is_past_due", "=", True)])
+        self.assertEqual(past_due.res_id, jane_invoice.id)
+        # Two invoices, two statements and Jane's superbill wait for staff to deliver them.
+        self.assertEqual(figures["not_delivered_count"], 5)
+        self._document(self.marcus, "invoice").action_mark_delivered()
+        self.assertEqual(self.Document.retrieve_dashboard()["not_delivered_count"], 4)
+
+    def test_invoiced_this_month_nets_credit_notes(self):
+        invoice = self.env["account.move"].browse(self._document(self.marcus, "invoice").res_id)
+        reversal = invoice._reverse_moves([{"invoice_date": date.today()}])
+        reversal.invoice_line_ids = [Command.delete(reversal.invoice_line_ids[0].id)]  # one
+        reversal.action_post()
+        figures = self.Document.retrieve_dashboard()
+        self.assertEqual(
+            (figures["invoiced_this_month"], figures["invoiced_this_month_count"]), (450.0, 3)
+        )
+
+    def test_staff_of_another_practice_see_none_of_these(self):
+        other = self.env["res.company"].create({"name": "Lakeside Counseling"})
+        lakeside, riverside = (
+            self.Document.with_user(
+                new_test_user(
+                    self.env,
+                    login=login,
+                    groups="practice_billing.group_billing_user",
+                    company_id=company.id,
+                    company_ids=[Command.set(company.ids)],
+                )
+            ).with_context(allowed_company_ids=company.ids)
+            for login, company in (("lakeside", other), ("riverside", self.company))
+        )
+        self.assertFalse(lakeside.search([]))
+        figures = lakeside.retrieve_dashboard()
+        self.assertEqual(figures["invoiced_this_month"], 0.0)
+        self.assertEqual(figures["not_delivered_count"], 0)
+        self.assertEqual(len(riverside.search([])), 5)
+
 
 @tagged("-at_install", "post_install")
 class TestBillingDocumentsTour(PracticeHttpCase):
@@ -118,14 +172,30 @@ class TestBillingDocumentsTour(PracticeHttpCase):
             ),
             2,
         )
+        # Staff work in this practice.
+        self.env.ref("base.user_admin").write(
+            {"company_ids": [Command.link(self.company.id)], "company_id": self.company.id}
+        )
+        exports_before = self._exports()
         self.start_tour(
             "/odoo/action-practice_billing.action_billing_documents",
             "practice_billing_documents_tour",
             login="admin",
         )
-        # What the button does with those two: one PDF with both superbills, nothing else.
-        documents = self.env["practice.billing.document"].search(
-            [("company_id", "=", self.company.id), ("document_type", "=", "superbill")]
-        )
-        text, _fonts = self._pdf_text(documents._get_merged_pdf(), "tour-export.pdf")
+        # The click made one PDF with both superbills, nothing else.
+        export = self._exports() - exports_before
+        self.assertEqual(len(export), 1)
+        self.assertEqual(export.create_uid, self.env.ref("base.user_admin"))
+        text, _fonts = self._pdf_text(export.raw, "tour-export.pdf")
         self.assertEqual(text.count("Submit this document to your insurance company"), 2)
+        self.assertIn("Jane Doe", text)
+        self.assertIn("Marcus Webb", text)
+        self.assertNotIn("INV/", text)
+
+    def _exports(self):
+        return self.env["ir.attachment"].search(
+            [
+                ("res_model", "=", "practice.billing.document"),
+                ("name", "=", "billing-documents.pdf"),
+            ]
+        )
