@@ -1,4 +1,5 @@
 import { Component, onWillStart, onWillUpdateProps } from "@odoo/owl";
+import { _t } from "@web/core/l10n/translation";
 import { useService } from "@web/core/utils/hooks";
 import { formatMonetary } from "@web/views/fields/formatters";
 
@@ -27,6 +28,16 @@ export class BillingDocumentsDashboard extends Component {
 
     money(value) {
         return formatMonetary(value, { currencyId: this.figures.currency_id });
+    }
+
+    /** "1 session", "3 sessions"... translated. */
+    count(number, kind) {
+        const labels = {
+            session: () => (number === 1 ? _t("1 session") : _t("%s sessions", number)),
+            document: () => (number === 1 ? _t("1 document") : _t("%s documents", number)),
+            invoice: () => (number === 1 ? _t("1 invoice") : _t("%s invoices", number)),
+        };
+        return labels[kind]();
     }
 
     openUninvoicedSessions() {
