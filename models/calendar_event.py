@@ -307,11 +307,13 @@ class CalendarEvent(models.Model):
         day = company._billing_local_date(self.start)
         service = self.billing_product_id.name
         if self.billing_attendance in MISSED_FEE_PERCENT:
+            # Not an f-string inside the call: the translation extractor would evaluate it.
+            percent = f"{self._billing_fee_percent():g}"
             return self.env._(
                 "%(day)s — %(label)s fee (%(percent)s%% of %(service)s)",
                 day=day,
                 label=dict(ATTENDANCE)[self.billing_attendance],
-                percent=f"{self._billing_fee_percent():g}",
+                percent=percent,
                 service=service,
             )
         return f"{day} — {service}"
