@@ -129,6 +129,19 @@ cmd_start() {
   exec "$VENV/bin/python" "$ODOO/odoo-bin" -c "$BUILD/odoo.conf" -d "$DB" --db-filter="^$DB\$"
 }
 
+check_translations() { # $1 = database with the addon: the committed .pot must be current
+  local pot="$BUILD/practice_billing-$$.pot" out
+  say "Checking i18n/practice_billing.pot against the code."
+  out=$(odoo_bin -d "$1" --i18n-export="$pot" --modules=practice_billing --http-port=0 2>&1) || { echo "$out"; die "Translation export failed."; }
+  if grep -E " (WARNING|ERROR) " <<<"$out"; then die "The translation export logged problems (above)."; fi
+  if ! diff -q <(grep -v '^"\(POT-Creation-Date\|PO-Revision-Date\|Project-Id-Version\)' "$REPO/i18n/practice_billing.pot") \
+    <(grep -v '^"\(POT-Creation-Date\|PO-Revision-Date\|Project-Id-Version\)' "$pot") >/dev/null; then
+    cp "$pot" "$REPO/i18n/practice_billing.pot.new"
+    die "i18n/practice_billing.pot is out of date: review i18n/practice_billing.pot.new and move it over the .pot."
+  fi
+  rm -f "$pot"
+}
+
 cmd_test() {
   prepare noclone
   local db="pb_test_$$" log="$BUILD/install-$$.log" rc=0
@@ -145,6 +158,7 @@ cmd_test() {
   wait "$bare_pid" || { tail -50 "$bare_log"; die "Install without demo data failed."; }
   if grep -E " (WARNING|ERROR|CRITICAL) " "$log" "$bare_log"; then die "An install logged warnings or errors (above; logs: $log, $bare_log)."; fi
   dropdb -h 127.0.0.1 --if-exists "$bare"
+  check_translations "$db"
   say "Running the suite (pytest-odoo, HttpCases in Chromium)."
   # Collect through the link named after the addon: pytest-odoo imports the tests as
   # odoo.addons.<folder name>, and a clone's folder may be called anything.

@@ -57,6 +57,26 @@ class TestMonthlyRun(PracticeBillingCase):
         self.assertEqual((runs.client_count, runs.session_count, runs.invoice_count), (1, 4, 1))
         self.assertEqual(runs.amount_total, 600.0)
 
+    def test_client_on_a_foreign_currency_pricelist(self):
+        """Invoiced in the pricelist's currency, each fee converted at the invoice date's
+        rate (1 USD = 2 EUR here); the balance is the same $600 in the practice's currency."""
+        euro = self.setup_other_currency("EUR")
+        self.client_jane.property_product_pricelist = self.env["product.pricelist"].create(
+            {"name": "Clients abroad", "currency_id": euro.id}
+        )
+        sessions = self._jane_november()
+        self._cron("2026-12-01 06:00:00")
+        invoice = self._invoices_of(self.client_jane)
+        self.assertEqual(invoice.currency_id, euro)
+        self.assertEqual(invoice.invoice_line_ids.mapped("price_unit"), [300.0] * 4)
+        self.assertEqual(invoice.amount_total, 1200.0)
+        self.assertEqual(invoice.amount_total_signed, 600.0)
+        self._assert_billed_once(sessions)
+        self.client_jane.invalidate_recordset()
+        with freeze_time("2026-12-01 06:00:00"):
+            self.assertEqual(self.client_jane.billing_balance, 600.0)
+            self.assertEqual(self.client_jane.billing_uninvoiced_amount, 0.0)
+
     def test_reruns_the_same_day_and_the_next_add_nothing(self):
         self._jane_november()
         self._cron("2026-12-01 06:00:00")

@@ -74,6 +74,21 @@ class TestClientPortal(PracticeHttpCase):
         self.assertEqual(line.cpt_code, "90837")
         self.assertNotIn("diagnosis_ids", line.fields_get())
 
+    def test_link_in_the_notice_opens_the_superbill_without_logging_in(self):
+        token = self.jane_superbill._portal_ensure_token()
+        page = self.url_open(f"/my/superbills/{self.jane_superbill.id}?access_token={token}")
+        self.assertEqual(page.status_code, 200)
+        self.assertIn("Submit this document to your insurance company", page.text)
+        self.assertIn(f"/my/superbills/{self.jane_superbill.id}?access_token={token}", page.text)
+        self.assertNotIn("F41.1", page.text)
+        for wrong in ("", "?access_token=guess", f"?access_token={token}x"):
+            url = f"/my/superbills/{self.jane_superbill.id}{wrong}"
+            response = self.url_open(url, allow_redirects=False)
+            self.assertEqual(response.status_code, 404, url)
+        # Jane's token does not open Marcus's superbill.
+        other = self.url_open(f"/my/superbills/{self.marcus_superbill.id}?access_token={token}")
+        self.assertEqual(other.status_code, 404)
+
     def test_client_requests_a_superbill(self):
         self.authenticate("jane_portal", "jane_portal")
         today = datetime.now().date()
