@@ -4,8 +4,8 @@ const lastMonth = () => luxon.DateTime.now().minus({ months: 1 }).toFormat("MMMM
 const rows = (count) =>
     `.o_list_view:has(.o_data_row:nth-child(${count})):not(:has(.o_data_row:nth-child(${count + 1})))`;
 
-// Staff read the dashboard strip, follow two of its figures to their filters, then
-// filter last month's superbills, tick two and export them as one PDF.
+// Staff read the dashboard strip and follow its figures to their filters, filter last
+// month's superbills, tick two and export them as one PDF, then open what is uninvoiced.
 registry.category("web_tour.tours").add("practice_billing_documents_tour", {
     url: "/odoo/action-practice_billing.action_billing_documents",
     steps: () => [
@@ -33,6 +33,12 @@ registry.category("web_tour.tours").add("practice_billing_documents_tour", {
             trigger: ".o_searchview_facet:contains('To deliver manually'):not(:contains('Invoices'))",
         },
         { content: "All six", trigger: rows(6) },
+        { content: "Follow Past due", trigger: ".o_billing_dashboard_past_due", run: "click" },
+        {
+            content: "Nothing is past due",
+            trigger: ".o_searchview_facet:contains('Past due'):not(:contains('To deliver manually'))",
+        },
+        { content: "No rows", trigger: ".o_content:not(:has(.o_data_row))" },
         { content: "Clear the search", trigger: ".o_searchview_facet .o_facet_remove", run: "click" },
         { content: "Open the filters", trigger: ".o_searchview_dropdown_toggler", run: "click" },
         {
@@ -58,6 +64,11 @@ registry.category("web_tour.tours").add("practice_billing_documents_tour", {
             // Buttons stay disabled while the export runs; the download follows.
             content: "The export is done",
             trigger: "button:contains('Export PDF'):not([disabled])",
+        },
+        { content: "Follow Uninvoiced", trigger: ".o_billing_dashboard_uninvoiced", run: "click" },
+        {
+            content: "The sessions waiting for the next run",
+            trigger: ".o_action:has(.o_breadcrumb .active:contains('Sessions')) .o_searchview_facet:contains('Uninvoiced')",
         },
     ],
 });
