@@ -269,10 +269,13 @@ class PracticeBillingDocument(models.Model):
     def retrieve_dashboard(self):
         """Figures of the strip above the list, in the current company's currency.
 
+        Returns a dict: currency_id, uninvoiced (+ _count), invoiced_this_month (+ _count),
+        past_due (+ _count), not_delivered_count.
         Each figure matches a filter of the list (or, for uninvoiced, the sessions list),
         so that clicking it shows the documents it adds up."""
         company = self.env.company
-        month_start = fields.Date.context_today(self).replace(day=1)
+        # The practice's month, as its invoices are dated by the practice's calendar.
+        month_start = company._billing_local_date(fields.Datetime.now()).replace(day=1)
         next_month_start = month_start + relativedelta(months=1)
         # The companies selected in the switcher (record rules say the same, but not to the
         # superuser, and sessions have no company rule).

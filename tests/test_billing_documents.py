@@ -129,7 +129,7 @@ class TestBillingDocuments(PracticeHttpCase):
 
     def test_invoiced_this_month_nets_credit_notes(self):
         invoice = self.env["account.move"].browse(self._document(self.marcus, "invoice").res_id)
-        reversal = invoice._reverse_moves([{"invoice_date": date.today()}])
+        reversal = invoice._reverse_moves([{"invoice_date": invoice.invoice_date}])
         reversal.invoice_line_ids = [Command.delete(reversal.invoice_line_ids[0].id)]  # one
         reversal.action_post()
         figures = self.Document.retrieve_dashboard()
