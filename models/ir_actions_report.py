@@ -1,4 +1,6 @@
 import functools
+import io
+import itertools
 import logging
 import re
 import subprocess
@@ -6,7 +8,8 @@ import subprocess
 import lxml.html
 from markupsafe import Markup
 
-from odoo import models
+from odoo import api, models
+from odoo.tools.pdf import PdfFileReader, PdfFileWriter
 
 from odoo.addons.base.models.ir_actions_report import _get_wkhtmltopdf_bin
 
@@ -16,6 +19,23 @@ _logger = logging.getLogger(__name__)
 ASSET_STYLESHEET = re.compile(
     r'<link[^>]*?href="/web/assets/[^"]*?/(?P<bundle>[\w.]+?)(?P<rtl>\.rtl)?(?:\.min)?\.css"[^>]*>'
 )
+
+# Marks where each record starts in a one-document PDF: wkhtmltopdf keeps links as PDF link
+# annotations (even without patched Qt), so the PDF can be split back per record. 1px,
+# invisible, and no text: nothing shows in print or in the PDF's text.
+MARKER_LINK = (
+    '<a href="{url}" aria-hidden="true" tabindex="-1" '
+    'style="display: block; width: 1px; height: 1px; margin-bottom: -1px;"></a>'
+)
+
+
+def _link_uris(page):
+    """The URIs of the link annotations of a PDF page."""
+    annotations = page.get("/Annots")
+    for annotation in annotations.getObject() if annotations else []:
+        action = annotation.getObject().get("/A") or {}
+        if action.get("/URI"):
+            yield str(action["/URI"])
 
 
 @functools.cache
@@ -42,19 +62,67 @@ class IrActionsReport(models.Model):
     _inherit = "ir.actions.report"
 
     def _render_qweb_pdf_prepare_streams(self, report_ref, data, res_ids=None):
-        """Override of `base`: with a wkhtmltopdf that takes one document per process,
-        render several records one by one, so printing or emailing many still works."""
+        """Override of `base`: with a wkhtmltopdf that takes one document per process
+        (Debian's), render the records as ONE document and split it back per record, so
+        printing, emailing or exporting many records costs one process, not one each.
+
+        Records whose PDF the report keeps (attachment_use) are left to `base`, which reuses
+        the kept PDF; the streams come back in the order of ``res_ids``.
+        """
         if not res_ids or len(res_ids) < 2 or wkhtmltopdf_takes_several_documents():
             return super()._render_qweb_pdf_prepare_streams(report_ref, data, res_ids=res_ids)
-        _logger.info(
-            "wkhtmltopdf without patched Qt: rendering %s records one by one", len(res_ids)
+        report = self._get_report(report_ref)
+        kept = [res_id for res_id in res_ids if report._billing_kept_attachment(res_id)]
+        streams = (
+            super()._render_qweb_pdf_prepare_streams(report_ref, data, res_ids=kept) if kept else {}
         )
-        streams = {}
-        for res_id in res_ids:
-            streams.update(
-                super()._render_qweb_pdf_prepare_streams(report_ref, data, res_ids=[res_id])
+        to_render = [res_id for res_id in res_ids if res_id not in kept]
+        streams.update(self._billing_render_split(report_ref, data, to_render))
+        return {res_id: streams[res_id] for res_id in res_ids}
+
+    def _billing_render_each(self, report_ref, res_ids):
+        """{res_id: PDF bytes} of each record, rendered together; a report that keeps its
+        PDFs (attachment_use) reuses them, or keeps the new ones, exactly as printing does."""
+        rendering = self.with_context(force_report_rendering=True)
+        streams, _report_type = rendering._pre_render_qweb_pdf(report_ref, res_ids=res_ids)
+        report = self._get_report(report_ref)
+        if report.attachment:
+            attachment_vals_list = self._prepare_pdf_report_attachment_vals_list(report, streams)
+            if attachment_vals_list:
+                self.env["ir.attachment"].create(attachment_vals_list)
+        return {res_id: stream["stream"].getvalue() for res_id, stream in streams.items()}
+
+    def _billing_kept_attachment(self, res_id):
+        """The PDF this report kept for the record (attachment_use), if any."""
+        if not self.attachment_use:
+            return None
+        return self.retrieve_attachment(self.env[self.model].browse(res_id))
+
+    def _billing_render_split(self, report_ref, data, res_ids):
+        """{res_id: stream} for ``res_ids``, rendered in one wkhtmltopdf process when the
+        one-document PDF can be split back per record, else one by one."""
+        if len(res_ids) < 2:
+            if not res_ids:
+                return {}
+            return super()._render_qweb_pdf_prepare_streams(report_ref, data, res_ids=res_ids)
+        pdf, markers = self._billing_render_as_one_document(report_ref, res_ids, data=data)
+        parts = self._billing_split_pdf(pdf, markers)
+        if parts is None:
+            _logger.warning(
+                "Could not split a %s-record PDF of %s per record: rendering them one by one",
+                len(res_ids),
+                report_ref,
             )
-        return streams
+            streams = {}
+            for res_id in res_ids:
+                streams.update(
+                    super()._render_qweb_pdf_prepare_streams(report_ref, data, res_ids=[res_id])
+                )
+            return streams
+        return {
+            res_id: {"stream": io.BytesIO(part), "attachment": None}
+            for res_id, part in zip(res_ids, parts, strict=True)
+        }
 
     def _run_wkhtmltopdf(  # noqa: PLR0917 (Odoo's signature)
         self,
@@ -94,19 +162,21 @@ class IrActionsReport(models.Model):
         css = "\n".join(attachment.raw.decode() for attachment in bundle.css())
         return f"<style>{css}</style>"
 
-    def _render_qweb_pdf_as_one_document(self, report_ref, res_ids):
+    def _billing_render_as_one_document(self, report_ref, res_ids, data=None):
         """Render several records of one report as a single HTML document, one wkhtmltopdf.
 
         Works with any wkhtmltopdf (Debian's takes one input document per process) and is
-        many times faster than a process per record. Each record starts a new page.
+        many times faster than a process per record. Each record starts a new page, marked
+        by an invisible link to the record (see _billing_split_pdf).
+        Returns (pdf bytes, [marker URL of each record, in the order of res_ids]).
         """
         report = self._get_report(report_ref).sudo()
-        html = self._render_qweb_html(report_ref, res_ids)[0]
+        html = self.with_context(debug=False)._render_qweb_html(report_ref, res_ids, data=data)[0]
         _bodies, _ids, header, footer, paperformat_args = report._prepare_html(
             html, report_model=report.model
         )
-        body = report._billing_single_body(html)
-        return self._run_wkhtmltopdf(
+        body, markers = report._billing_single_body(html)
+        pdf = self._run_wkhtmltopdf(
             [body],
             report_ref=report_ref,
             header=header,
@@ -115,24 +185,66 @@ class IrActionsReport(models.Model):
             specific_paperformat_args=paperformat_args,
             set_viewport_size=self.env.context.get("set_viewport_size"),
         )
+        return pdf, markers
 
     def _billing_single_body(self, html):
-        """All the report's articles in Odoo's minimal layout, separated by page breaks."""
+        """All the report's articles in Odoo's minimal layout, separated by page breaks, each
+        starting with its record's marker link. Returns (html, [marker URLs])."""
         root = lxml.html.fromstring(html)
         articles = root.xpath(
             "//div[contains(concat(' ', normalize-space(@class), ' '), ' article ')]"
         )
+        layout = self._get_layout()
+        base_url = self._get_report_url(layout=layout)
+        markers = []
+        for article in articles:
+            marker = self._billing_marker_url(
+                base_url, article.get("data-oe-model"), article.get("data-oe-id")
+            )
+            markers.append(marker)
+            article.insert(0, lxml.html.fragment_fromstring(MARKER_LINK.format(url=marker)))
         breaker = '<div style="page-break-after: always;"></div>'
         joined = breaker.join(lxml.html.tostring(node, encoding="unicode") for node in articles)
-        layout = self._get_layout()
-        return self.env["ir.qweb"]._render(
+        body = self.env["ir.qweb"]._render(
             layout.id,
             {
                 "subst": False,
                 "body": Markup(joined),
-                "base_url": self._get_report_url(layout=layout),
+                "base_url": base_url,
                 "report_xml_id": self.xml_id,
                 "debug": False,
             },
             raise_if_not_found=False,
         )
+        return body, markers
+
+    def _billing_marker_url(self, base_url, model, res_id):
+        """Where a record's marker link points: its page (portal or back end)."""
+        record = self.env[model].browse(int(res_id))
+        path = getattr(record, "access_url", None) or f"/odoo/{model}/{record.id}"
+        return f"{base_url}{path}#billing-document-{model}-{record.id}"
+
+    @api.model
+    def _billing_split_pdf(self, pdf, markers):
+        """The PDF cut at the pages carrying each marker link: [pdf bytes per marker], or
+        None when the markers do not show where each record starts (never guess with money
+        documents)."""
+        reader = PdfFileReader(io.BytesIO(pdf))
+        first_page = {}
+        for number in range(reader.getNumPages()):
+            for uri in _link_uris(reader.getPage(number)):
+                first_page.setdefault(uri, number)
+        starts = [first_page.get(marker) for marker in markers]
+        if not starts or None in starts or starts[0] != 0:
+            return None
+        if any(start >= following for start, following in itertools.pairwise(starts)):
+            return None
+        parts = []
+        for start, end in zip(starts, [*starts[1:], reader.getNumPages()], strict=True):
+            writer = PdfFileWriter()
+            for number in range(start, end):
+                writer.addPage(reader.getPage(number))
+            stream = io.BytesIO()
+            writer.write(stream)
+            parts.append(stream.getvalue())
+        return parts

@@ -173,52 +173,39 @@ class PracticeBillingDocument(models.Model):
 
     # ------------------------------------------------------------------ export
     def _get_merged_pdf(self):
-        """One PDF of all documents in order; consecutive documents of one kind are
-        rendered together, and issued superbills reuse their frozen PDF."""
-        return merge_pdf([pdf for _document, pdf in self._render_pdfs(merged=True)])
+        """One PDF of all documents, in the order of self (the order the list shows)."""
+        return merge_pdf([pdf for _document, pdf in self._render_pdfs()])
 
-    def _render_pdfs(self, merged=False):
-        """[(document, pdf bytes)] in order; with ``merged``, a batch may share one PDF."""
-        results = []
-        Report = self.env["ir.actions.report"].with_context(force_report_rendering=True)
-        for batch, frozen in self._batches():
-            report = REPORTS[batch[0].res_model]
-            if frozen:
-                results.append((batch, frozen))
-            elif merged:
-                ids = [doc.res_id for doc in batch]
-                results.append((batch, Report._render_qweb_pdf_as_one_document(report, ids)))
-            else:
-                results.extend(
-                    (doc, Report._render_qweb_pdf(report, [doc.res_id])[0]) for doc in batch
-                )
-        return results
+    def _render_pdfs(self):
+        """[(document, PDF bytes)] in order.
 
-    def _batches(self):
-        """[(documents, frozen PDF or None)]: runs of consecutive documents of one kind;
-        a document with a frozen PDF stands alone."""
-        batches = []
-        for doc in self:
-            frozen = doc._frozen_pdf()
-            extends_last = (
-                batches
-                and not frozen
-                and not batches[-1][1]
-                and batches[-1][0][0].res_model == doc.res_model
-            )
-            if extends_last:
-                batches[-1][0] |= doc
-            else:
-                batches.append([doc, frozen])
-        return batches
+        Documents of one kind are rendered together (one wkhtmltopdf process, split back
+        per document). What the client received is reused: an invoice's sent PDF, an issued
+        superbill's frozen one (frozen now if it had none yet)."""
+        pdfs = {}
+        for documents in self.grouped("res_model").values():
+            pdfs.update(documents._render_pdfs_of_one_kind())
+        return [(document, pdfs[document.res_model, document.res_id]) for document in self]
 
-    def _frozen_pdf(self):
-        """The stored PDF of an issued superbill, as sent to the client."""
-        if self.res_model != "practice.superbill":
+    def _render_pdfs_of_one_kind(self):
+        """{(res_model, res_id): PDF bytes} for documents of a single kind."""
+        model = self[:1].res_model
+        pdfs = {}
+        for document in self:
+            if sent := document._sent_pdf():
+                pdfs[model, document.res_id] = sent
+        to_render = [doc.res_id for doc in self if (model, doc.res_id) not in pdfs]
+        if to_render:
+            Report = self.env["ir.actions.report"]
+            rendered = Report._billing_render_each(REPORTS[model], to_render)
+            pdfs.update({(model, res_id): pdf for res_id, pdf in rendered.items()})
+        return pdfs
+
+    def _sent_pdf(self):
+        """The invoice PDF Odoo kept when it sent the invoice (its legal document)."""
+        if self.res_model != "account.move":
             return None
-        superbill = self.env["practice.superbill"].browse(self.res_id)
-        report = self.env.ref(REPORTS["practice.superbill"])
-        attachment = report.retrieve_attachment(superbill)
+        attachment = self.env["account.move"].browse(self.res_id).invoice_pdf_report_id
         return attachment.raw if attachment else None
 
     def _zip_name(self):
@@ -230,7 +217,7 @@ class PracticeBillingDocument(models.Model):
         """A ZIP with one PDF per document, named <type>-<number>-<client>.pdf."""
         stream = io.BytesIO()
         with zipfile.ZipFile(stream, "w", zipfile.ZIP_DEFLATED) as archive:
-            for document, pdf in self._render_pdfs(merged=False):
+            for document, pdf in self._render_pdfs():
                 archive.writestr(document._zip_name(), pdf)
         return stream.getvalue()
 

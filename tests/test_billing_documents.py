@@ -1,6 +1,7 @@
 import io
 import zipfile
 from datetime import date, datetime, timedelta
+from unittest.mock import patch
 
 from odoo import Command
 from odoo.tests import new_test_user, tagged
@@ -82,17 +83,70 @@ class TestBillingDocuments(PracticeHttpCase):
         for name in names:
             self.assertTrue(archive.read(name).startswith(b"%PDF"))
 
-    def test_issued_superbill_reuses_its_frozen_pdf(self):
+    def test_issued_superbill_frozen_on_first_export_and_reused(self):
         superbill_doc = self.Document.search([*self.mine, ("document_type", "=", "superbill")])
         superbill = self.env["practice.superbill"].browse(superbill_doc.res_id)
-        stored = (
-            self.env["ir.actions.report"]
-            .with_context(force_report_rendering=True)
-            ._render_qweb_pdf("practice_billing.action_report_superbill", superbill.ids)[0]
+        report = self.env.ref("practice_billing.action_report_superbill")
+        self.assertFalse(report.retrieve_attachment(superbill), "delivered by hand: not printed")
+        [(_doc, exported)] = superbill_doc._render_pdfs()
+        frozen = report.retrieve_attachment(superbill)
+        self.assertEqual(frozen.raw, exported, "what staff exported is what the client keeps")
+        self.jane.billing_insurance_member_id = "CHANGED-AFTER-ISSUE"
+        [(_doc, again)] = superbill_doc._render_pdfs()
+        self.assertEqual(again, exported)
+
+    def test_one_wkhtmltopdf_per_kind_split_per_document(self):
+        documents = self.Document.search(
+            [*self.mine, ("document_type", "in", ("invoice", "statement"))]
         )
-        self.assertEqual(superbill_doc._frozen_pdf(), stored)
-        [(_doc, pdf)] = superbill_doc._render_pdfs(merged=True)
-        self.assertEqual(pdf, stored)
+        Report = type(self.env["ir.actions.report"])
+        processes = []
+        run_wkhtmltopdf = Report._run_wkhtmltopdf
+
+        def counted(report, *args, **kwargs):
+            processes.append(kwargs.get("report_ref"))
+            return run_wkhtmltopdf(report, *args, **kwargs)
+
+        with patch.object(Report, "_run_wkhtmltopdf", counted):
+            rendered = documents._render_pdfs()
+        self.assertEqual(len(processes), 2, f"one per kind, not one per document: {processes}")
+        invoices = documents.filtered(lambda d: d.document_type == "invoice")
+        for document, pdf in rendered:
+            text, _fonts = self._pdf_text(pdf, f"split-{document.id}.pdf")
+            other = self.marcus if document.partner_id == self.jane else self.jane
+            self.assertIn(document.partner_id.name, text)
+            self.assertNotIn(other.name, text, f"{document.name} holds another document")
+            if document.document_type == "invoice":
+                self.assertIn(document.name, text)
+                self.assertNotIn((invoices - document).name, text)
+
+    def test_no_split_without_every_marker(self):
+        """If the PDF does not show where each document starts, nothing is guessed."""
+        invoices = self.Document.search([*self.mine, ("document_type", "=", "invoice")])
+        Report = self.env["ir.actions.report"].with_context(force_report_rendering=True)
+        pdf, markers = Report._billing_render_as_one_document(
+            "account.account_invoices", invoices.mapped("res_id")
+        )
+        self.assertEqual(len(Report._billing_split_pdf(pdf, markers)), 2)
+        self.assertIsNone(Report._billing_split_pdf(pdf, [*markers, "https://elsewhere/#x"]))
+        self.assertIsNone(Report._billing_split_pdf(pdf, markers[::-1]), "out of order")
+
+    def test_sent_invoice_pdf_is_reused(self):
+        invoice_doc = self._document(self.jane, "invoice")
+        invoice = self.env["account.move"].browse(invoice_doc.res_id)
+        sent = self.env["ir.attachment"].create(
+            {
+                "name": f"{invoice.name}.pdf",
+                "raw": b"%PDF-1.4 as sent",
+                "res_model": "account.move",
+                "res_id": invoice.id,
+                "res_field": "invoice_pdf_report_file",
+            }
+        )
+        invoice.invalidate_recordset(["invoice_pdf_report_id"])
+        self.assertEqual(invoice.invoice_pdf_report_id, sent)
+        [(_doc, pdf)] = invoice_doc._render_pdfs()
+        self.assertEqual(pdf, b"%PDF-1.4 as sent")
 
     def test_mark_delivered_and_send(self):
         documents = self.Document.search([*self.mine, ("partner_id", "=", self.marcus.id)])
