@@ -101,10 +101,8 @@ class IrActionsReport(models.Model):
     def _billing_render_split(self, report_ref, data, res_ids):
         """{res_id: stream} for ``res_ids``, rendered in one wkhtmltopdf process when the
         one-document PDF can be split back per record, else one by one."""
-        if len(res_ids) < 2:
-            if not res_ids:
-                return {}
-            return super()._render_qweb_pdf_prepare_streams(report_ref, data, res_ids=res_ids)
+        if len(res_ids) < 2:  # one record (or none) is Odoo's own case
+            return self._render_qweb_pdf_prepare_streams(report_ref, data, res_ids=res_ids)
         pdf, markers = self._billing_render_as_one_document(report_ref, res_ids, data=data)
         parts = self._billing_split_pdf(pdf, markers)
         if parts is None:
@@ -116,7 +114,7 @@ class IrActionsReport(models.Model):
             streams = {}
             for res_id in res_ids:
                 streams.update(
-                    super()._render_qweb_pdf_prepare_streams(report_ref, data, res_ids=[res_id])
+                    self._render_qweb_pdf_prepare_streams(report_ref, data, res_ids=[res_id])
                 )
             return streams
         return {
