@@ -190,7 +190,9 @@ cmd_bench_export() { # ./dev.sh bench-export [N]: bench/export_pdf.py with a ser
   dropdb -h 127.0.0.1 --if-exists "$db"
   odoo_bin -d "$db" -i practice_billing --without-demo=all --stop-after-init --http-port=0 \
     --log-level=warn || die "Install failed."
-  odoo_bin -d "$db" --http-port="$port" --db-filter="^$db\$" --max-cron-threads=0 --log-level=warn &
+  # Not through odoo_bin: $! must be Odoo itself for the trap to stop it.
+  "$VENV/bin/python" "$ODOO/odoo-bin" -c "$BUILD/odoo.conf" -d "$db" --http-port="$port" \
+    --db-filter="^$db\$" --max-cron-threads=0 --log-level=warn &
   local server=$!
   trap 'kill '"$server"' 2>/dev/null || true' EXIT
   for _ in $(seq 60); do curl -s -o /dev/null "http://127.0.0.1:$port/web/login" && break; sleep 1; done

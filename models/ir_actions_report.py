@@ -101,7 +101,9 @@ class IrActionsReport(models.Model):
     def _billing_render_split(self, report_ref, data, res_ids):
         """{res_id: stream} for ``res_ids``, rendered in one wkhtmltopdf process when the
         one-document PDF can be split back per record, else one by one."""
-        if len(res_ids) < 2:  # one record (or none) is Odoo's own case
+        if not res_ids:
+            return {}
+        if len(res_ids) == 1:  # Odoo's own case
             return self._render_qweb_pdf_prepare_streams(report_ref, data, res_ids=res_ids)
         pdf, markers = self._billing_render_as_one_document(report_ref, res_ids, data=data)
         parts = self._billing_split_pdf(pdf, markers)

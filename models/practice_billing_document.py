@@ -1,5 +1,6 @@
 import io
 import zipfile
+from datetime import timedelta
 
 from dateutil.relativedelta import relativedelta
 
@@ -230,6 +231,16 @@ class PracticeBillingDocument(models.Model):
             "url": f"/web/content/{attachment.id}?download=true",
             "target": "download",
         }
+
+    @api.autovacuum
+    def _gc_exports(self):
+        """Exports are downloaded at once: drop the files of those older than a day."""
+        self.env["ir.attachment"].sudo().search(
+            [
+                ("res_model", "=", self._name),
+                ("create_date", "<", fields.Datetime.now() - timedelta(days=1)),
+            ]
+        ).unlink()
 
     def action_export_pdf(self):
         """Download the selected documents as one PDF, in the order shown."""

@@ -72,6 +72,25 @@ class TestBillingDocuments(PracticeHttpCase):
         action = documents.action_export_pdf()
         self.assertIn("/web/content/", action["url"])
 
+    def _exported(self, action):
+        """The file a download action points at (/web/content/<id>?download=true)."""
+        attachment_id = int(action["url"].split("/web/content/")[1].split("?")[0])
+        return self.env["ir.attachment"].browse(attachment_id)
+
+    def test_export_files_are_cleaned_up_after_a_day(self):
+        documents = self.Document.search([*self.mine, ("document_type", "=", "statement")])
+        old = self._exported(documents.action_download_zip())
+        new = self._exported(documents.action_download_zip())
+        self.assertTrue(old.raw.startswith(b"PK"))
+        self.env.cr.execute(
+            "UPDATE ir_attachment SET create_date = now() - interval '2 days' WHERE id = %s",
+            [old.id],
+        )
+        old.invalidate_recordset()
+        self.Document._gc_exports()
+        self.assertFalse(old.exists())
+        self.assertTrue(new.exists())
+
     def test_zip_has_one_named_pdf_per_document(self):
         documents = self.Document.search([*self.mine, ("document_type", "=", "invoice")])
         archive = zipfile.ZipFile(io.BytesIO(documents._get_zip()))
