@@ -1,3 +1,4 @@
+import logging
 from collections import OrderedDict
 from datetime import timedelta
 from string import ascii_uppercase
@@ -5,7 +6,10 @@ from string import ascii_uppercase
 from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
 
+_logger = logging.getLogger(__name__)
+
 SUPERBILL_STATES = [("draft", "Draft"), ("issued", "Issued"), ("cancelled", "Cancelled")]
+SUPERBILL_REPORT = "practice_billing.action_report_superbill"
 
 
 class PracticeSuperbill(models.Model):
@@ -140,7 +144,28 @@ class PracticeSuperbill(models.Model):
 
     def _deliver_issued(self):
         """Deliver the issued ones: nothing incomplete is ever sent."""
-        self.filtered(lambda s: s.state == "issued")._billing_deliver()
+        issued = self.filtered(lambda s: s.state == "issued")
+        issued._freeze_pdfs()
+        issued._billing_deliver()
+
+    def _freeze_pdfs(self):
+        """Print these issued superbills now, together: the report keeps each PDF, so what
+        the client, the insurer and staff get is fixed at issue, whenever they print it.
+
+        Printing never blocks issuing: if it fails, each PDF is kept at its first print."""
+        unfrozen = self.filtered(lambda superbill: not superbill._frozen_pdf())
+        if not unfrozen:
+            return
+        try:
+            with self.env.cr.savepoint():
+                self.env["ir.actions.report"]._billing_render_each(SUPERBILL_REPORT, unfrozen.ids)
+        except Exception as error:  # printing never blocks issuing
+            _logger.warning("Superbills %s issued but not printed yet: %s", unfrozen.ids, error)
+
+    def _frozen_pdf(self):
+        """The PDF kept when this superbill was issued (an ir.attachment), if any."""
+        self.ensure_one()
+        return self.env.ref(SUPERBILL_REPORT).retrieve_attachment(self)
 
     @api.model
     def _find_live(self, client, company, date_start, date_end):
@@ -278,7 +303,7 @@ class PracticeSuperbill(models.Model):
         }
 
     def action_print(self):
-        return self.env.ref("practice_billing.action_report_superbill").report_action(self)
+        return self.env.ref(SUPERBILL_REPORT).report_action(self)
 
     def action_preflight(self):
         """Staff completed the data: check again, issue and deliver if nothing is missing."""

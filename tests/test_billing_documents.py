@@ -102,17 +102,14 @@ class TestBillingDocuments(PracticeHttpCase):
         for name in names:
             self.assertTrue(archive.read(name).startswith(b"%PDF"))
 
-    def test_issued_superbill_frozen_on_first_export_and_reused(self):
+    def test_issued_superbill_pdf_frozen_at_issue_and_exported_as_is(self):
         superbill_doc = self.Document.search([*self.mine, ("document_type", "=", "superbill")])
         superbill = self.env["practice.superbill"].browse(superbill_doc.res_id)
-        report = self.env.ref("practice_billing.action_report_superbill")
-        self.assertFalse(report.retrieve_attachment(superbill), "delivered by hand: not printed")
-        [(_doc, exported)] = superbill_doc._render_pdfs()
-        frozen = report.retrieve_attachment(superbill)
-        self.assertEqual(frozen.raw, exported, "what staff exported is what the client keeps")
+        frozen = superbill._frozen_pdf()
+        self.assertTrue(frozen, "printed when issued, though delivered by hand")
         self.jane.billing_insurance_member_id = "CHANGED-AFTER-ISSUE"
-        [(_doc, again)] = superbill_doc._render_pdfs()
-        self.assertEqual(again, exported)
+        [(_doc, exported)] = superbill_doc._render_pdfs()
+        self.assertEqual(exported, frozen.raw, "what staff export is what was issued")
 
     def test_one_wkhtmltopdf_per_kind_split_per_document(self):
         documents = self.Document.search(

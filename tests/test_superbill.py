@@ -1,6 +1,8 @@
 from datetime import date
+from unittest.mock import patch
 
-from odoo.exceptions import AccessError
+from odoo import Command
+from odoo.exceptions import AccessError, UserError
 from odoo.tests import tagged
 
 from odoo.addons.mail.tests.common import MockEmail
@@ -75,6 +77,51 @@ class TestSuperbillGeneration(CompletePracticeCase):
             self.client_jane, date(2026, 11, 1), date(2026, 11, 30), self.company
         )
         self.assertEqual(len(self._superbills()), 1)
+
+    def test_issued_superbills_are_printed_together_and_kept(self):
+        self.client_marcus.write(
+            {
+                "billing_needs_superbill": True,
+                "billing_birthdate": "1990-01-01",
+                "billing_insurance_payer": "Cigna",
+                "billing_insurance_member_id": "C1",
+                "billing_diagnosis_ids": [
+                    Command.create(
+                        {
+                            "code": "F32.0",
+                            "description": "Mild depressive episode",
+                            "date_start": "2026-10-01",
+                        }
+                    )
+                ],
+            }
+        )
+        for client in (self.client_jane, self.client_marcus):
+            self._create_session(client, "2026-11-02 15:00:00")
+        Report = type(self.env["ir.actions.report"])
+        processes = []
+        run_wkhtmltopdf = Report._run_wkhtmltopdf
+
+        def counted(report, *args, **kwargs):
+            processes.append(kwargs.get("report_ref"))
+            return run_wkhtmltopdf(report, *args, **kwargs)
+
+        with patch.object(Report, "_run_wkhtmltopdf", counted):
+            self._cron("2026-12-01 06:00:00")
+        superbills = self._superbills(self.client_jane) | self._superbills(self.client_marcus)
+        self.assertEqual(superbills.mapped("state"), ["issued", "issued"])
+        self.assertTrue(all(superbill._frozen_pdf() for superbill in superbills))
+        self.assertEqual(len(processes), 1, "both printed by one wkhtmltopdf")
+
+    def test_a_printing_failure_never_blocks_issuing(self):
+        self._create_session(self.client_jane, "2026-11-02 15:00:00")
+        Report = type(self.env["ir.actions.report"])
+        broken = UserError("Wkhtmltopdf failed (error code: -11).")
+        with patch.object(Report, "_run_wkhtmltopdf", side_effect=broken):
+            self._cron("2026-12-01 06:00:00")
+        superbill = self._superbills()
+        self.assertEqual(superbill.state, "issued")
+        self.assertFalse(superbill._frozen_pdf(), "kept at its first print instead")
 
     def test_missed_session_fees_never_appear(self):
         attended = self._create_session(self.client_jane, "2026-11-02 15:00:00")

@@ -108,7 +108,10 @@ class TestSuperbillPdf(PracticeHttpCase):
 
     def test_code_only_privacy_option(self):
         self.client.billing_superbill_diagnosis_detail = "code"
-        text, _fonts = self._pdf_text(self._render(self.superbill), "superbill-code-only.pdf")
+        # The issued superbill keeps its PDF; the option applies to those issued from now on.
+        action = self.superbill.action_new_version()
+        new = self.env["practice.superbill"].browse(action["res_id"])
+        text, _fonts = self._pdf_text(self._render(new), "superbill-code-only.pdf")
         self.assertIn("F41.1", text)
         self.assertNotIn("anxiety", text)
 
