@@ -9,7 +9,7 @@ import lxml.html
 from markupsafe import Markup
 
 from odoo import api, models
-from odoo.tools.pdf import PdfFileReader, PdfFileWriter
+from odoo.tools.pdf import PdfReader, PdfWriter
 
 from odoo.addons.base.models.ir_actions_report import _get_wkhtmltopdf_bin
 
@@ -32,8 +32,8 @@ MARKER_LINK = (
 def _link_uris(page):
     """The URIs of the link annotations of a PDF page."""
     annotations = page.get("/Annots")
-    for annotation in annotations.getObject() if annotations else []:
-        action = annotation.getObject().get("/A") or {}
+    for annotation in annotations.get_object() if annotations else []:
+        action = annotation.get_object().get("/A") or {}
         if action.get("/URI"):
             yield str(action["/URI"])
 
@@ -229,10 +229,10 @@ class IrActionsReport(models.Model):
         """The PDF cut at the pages carrying each marker link: [pdf bytes per marker], or
         None when the markers do not show where each record starts (never guess with money
         documents)."""
-        reader = PdfFileReader(io.BytesIO(pdf))
+        reader = PdfReader(io.BytesIO(pdf))
         first_page = {}
-        for number in range(reader.getNumPages()):
-            for uri in _link_uris(reader.getPage(number)):
+        for number, page in enumerate(reader.pages):
+            for uri in _link_uris(page):
                 first_page.setdefault(uri, number)
         starts = [first_page.get(marker) for marker in markers]
         if not starts or None in starts or starts[0] != 0:
@@ -240,10 +240,10 @@ class IrActionsReport(models.Model):
         if any(start >= following for start, following in itertools.pairwise(starts)):
             return None
         parts = []
-        for start, end in zip(starts, [*starts[1:], reader.getNumPages()], strict=True):
-            writer = PdfFileWriter()
+        for start, end in zip(starts, [*starts[1:], len(reader.pages)], strict=True):
+            writer = PdfWriter()
             for number in range(start, end):
-                writer.addPage(reader.getPage(number))
+                writer.add_page(reader.pages[number])
             stream = io.BytesIO()
             writer.write(stream)
             parts.append(stream.getvalue())
