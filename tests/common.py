@@ -5,6 +5,7 @@ from pathlib import Path
 from freezegun import freeze_time
 from PIL import Image
 
+import odoo.http
 from odoo.tests import HttpCase, new_test_user
 
 from odoo.addons.account.tests.common import AccountTestInvoicingCommon
@@ -108,11 +109,26 @@ class PracticeBillingCase(AccountTestInvoicingCommon):
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 
+def read_addon_manifests_now():
+    """Build Odoo's map of static folders (it reads every manifest) in this one thread.
+
+    Python 3.11's ast is not thread-safe ("SystemError: AST constructor recursion depth
+    mismatch"): when Chromium's first requests reach a fresh test server together, several
+    threads build that map at once and a request fails, failing the tour.
+    """
+    return odoo.http.root.statics
+
+
 class PracticeHttpCase(HttpCase):
     """A practice of its own, with a server wkhtmltopdf can fetch report styles from.
 
     For real PDFs: HttpCase data is visible to the test's HTTP server.
     """
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        read_addon_manifests_now()
 
     def setUp(self):
         super().setUp()

@@ -2,9 +2,16 @@ from datetime import datetime, timedelta
 
 from odoo.tests import HttpCase, tagged
 
+from .common import read_addon_manifests_now
+
 
 @tagged("-at_install", "post_install")
 class TestSessionsUi(HttpCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        read_addon_manifests_now()
+
     def _session(self, client_name, start):
         client = self.env["res.partner"].create({"name": client_name})
         service = self.env["product.product"].create(
