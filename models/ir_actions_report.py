@@ -101,28 +101,30 @@ class IrActionsReport(models.Model):
     def _billing_render_split(self, report_ref, data, res_ids):
         """{res_id: stream} for ``res_ids``, rendered in one wkhtmltopdf process when the
         one-document PDF can be split back per record, else one by one."""
-        if not res_ids:
-            return {}
-        if len(res_ids) == 1:  # Odoo's own case
-            return self._render_qweb_pdf_prepare_streams(report_ref, data, res_ids=res_ids)
+        if len(res_ids) < 2:
+            return self._billing_render_one_by_one(report_ref, data, res_ids)
         pdf, markers = self._billing_render_as_one_document(report_ref, res_ids, data=data)
+        if pdf is None:
+            _logger.info("%s: not one article per record, rendering one by one", report_ref)
+            return self._billing_render_one_by_one(report_ref, data, res_ids)
         parts = self._billing_split_pdf(pdf, markers)
         if parts is None:
             _logger.warning(
-                "Could not split a %s-record PDF of %s per record: rendering them one by one",
-                len(res_ids),
-                report_ref,
+                "%s: could not split the PDF per record, rendering one by one", report_ref
             )
-            streams = {}
-            for res_id in res_ids:
-                streams.update(
-                    self._render_qweb_pdf_prepare_streams(report_ref, data, res_ids=[res_id])
-                )
-            return streams
+            return self._billing_render_one_by_one(report_ref, data, res_ids)
         return {
             res_id: {"stream": io.BytesIO(part), "attachment": None}
             for res_id, part in zip(res_ids, parts, strict=True)
         }
+
+    def _billing_render_one_by_one(self, report_ref, data, res_ids):
+        streams = {}
+        for res_id in res_ids:
+            streams.update(
+                self._render_qweb_pdf_prepare_streams(report_ref, data, res_ids=[res_id])
+            )
+        return streams
 
     def _run_wkhtmltopdf(  # noqa: PLR0917 (Odoo's signature)
         self,
@@ -168,14 +170,22 @@ class IrActionsReport(models.Model):
         Works with any wkhtmltopdf (Debian's takes one input document per process) and is
         many times faster than a process per record. Each record starts a new page, marked
         by an invisible link to the record (see _billing_split_pdf).
-        Returns (pdf bytes, [marker URL of each record, in the order of res_ids]).
+        Returns (pdf bytes, [marker URL of each record, in the order of res_ids]), or
+        (None, None) when the report does not print exactly one article per record, in
+        order (a custom report may not): then there is nothing to mark.
         """
         report = self._get_report(report_ref).sudo()
         html = self.with_context(debug=False)._render_qweb_html(report_ref, res_ids, data=data)[0]
         _bodies, _ids, header, footer, paperformat_args = report._prepare_html(
             html, report_model=report.model
         )
-        body, markers = report._billing_single_body(html)
+        articles = lxml.html.fromstring(html).xpath(
+            "//div[contains(concat(' ', normalize-space(@class), ' '), ' article ')]"
+        )
+        printed = [(node.get("data-oe-model"), node.get("data-oe-id")) for node in articles]
+        if printed != [(report.model, str(res_id)) for res_id in res_ids]:
+            return None, None
+        body, markers = report._billing_single_body(articles)
         pdf = self._run_wkhtmltopdf(
             [body],
             report_ref=report_ref,
@@ -187,13 +197,9 @@ class IrActionsReport(models.Model):
         )
         return pdf, markers
 
-    def _billing_single_body(self, html):
-        """All the report's articles in Odoo's minimal layout, separated by page breaks, each
-        starting with its record's marker link. Returns (html, [marker URLs])."""
-        root = lxml.html.fromstring(html)
-        articles = root.xpath(
-            "//div[contains(concat(' ', normalize-space(@class), ' '), ' article ')]"
-        )
+    def _billing_single_body(self, articles):
+        """The report's articles (one per record) in Odoo's minimal layout, separated by page
+        breaks, each starting with its record's marker link. Returns (html, [marker URLs])."""
         layout = self._get_layout()
         base_url = self._get_report_url(layout=layout)
         markers = []

@@ -147,6 +147,36 @@ class TestBillingDocuments(PracticeHttpCase):
         self.assertIsNone(Report._billing_split_pdf(pdf, [*markers, "https://elsewhere/#x"]))
         self.assertIsNone(Report._billing_split_pdf(pdf, markers[::-1]), "out of order")
 
+    def test_a_report_without_one_article_per_record_prints_one_by_one(self):
+        """Another addon's report may not mark its records: nothing breaks, nothing mixes."""
+        self.env["ir.ui.view"].create(
+            {
+                "name": "Client list",
+                "type": "qweb",
+                "key": "practice_billing.test_client_list",
+                "arch": """<t t-name="practice_billing.test_client_list">
+                    <t t-call="web.html_container"><div class="article o_pb_real_text">
+                        <p t-foreach="docs" t-as="o">Client: <t t-out="o.name"/></p>
+                    </div></t></t>""",
+            }
+        )
+        self.env["ir.actions.report"].create(
+            {
+                "name": "Client list",
+                "model": "res.partner",
+                "report_type": "qweb-pdf",
+                "report_name": "practice_billing.test_client_list",
+            }
+        )
+        Report = self.env["ir.actions.report"].with_context(force_report_rendering=True)
+        clients = [self.jane.id, self.marcus.id]
+        report_name = "practice_billing.test_client_list"
+        self.assertEqual(Report._billing_render_as_one_document(report_name, clients), (None, None))
+        pdf, _kind = Report._render_qweb_pdf(report_name, clients)
+        text, _fonts = self._pdf_text(pdf, "client-list.pdf")
+        self.assertEqual(text.count("Client: "), 2)
+        self.assertLess(text.index("Jane Doe"), text.index("Marcus Webb"))
+
     def test_sent_invoice_pdf_is_reused(self):
         invoice_doc = self._document(self.jane, "invoice")
         invoice = self.env["account.move"].browse(invoice_doc.res_id)
