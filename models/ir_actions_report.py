@@ -142,7 +142,11 @@ class IrActionsReport(models.Model):
         holds a worker (and, under tests, the only cursor): with few workers, a wrong
         report.url or a proxy in between, PDFs come out unstyled or the print hangs.
         """
-        inline = self._billing_inline_stylesheets
+        styles = {}  # each bundle's CSS read once for the bodies, header and footer
+
+        def inline(html):
+            return self._billing_inline_stylesheets(html, styles)
+
         return super()._run_wkhtmltopdf(
             [inline(body) for body in bodies],
             report_ref=report_ref,
@@ -153,11 +157,18 @@ class IrActionsReport(models.Model):
             set_viewport_size=set_viewport_size,
         )
 
-    def _billing_inline_stylesheets(self, html):
-        """``html`` with each asset-bundle stylesheet link replaced by the bundle's CSS."""
-        return ASSET_STYLESHEET.sub(
-            lambda link: self._billing_bundle_css(link["bundle"], bool(link["rtl"])), html
-        )
+    def _billing_inline_stylesheets(self, html, styles=None):
+        """``html`` with each asset-bundle stylesheet link replaced by the bundle's CSS;
+        ``styles`` caches the <style> elements by bundle across calls."""
+        styles = {} if styles is None else styles
+
+        def style(link):
+            key = (link["bundle"], bool(link["rtl"]))
+            if key not in styles:
+                styles[key] = self._billing_bundle_css(*key)
+            return styles[key]
+
+        return ASSET_STYLESHEET.sub(style, html)
 
     def _billing_bundle_css(self, bundle_name, rtl):
         bundle = self.env["ir.qweb"].sudo()._get_asset_bundle(bundle_name, js=False, rtl=rtl)
