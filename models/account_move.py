@@ -56,6 +56,12 @@ class AccountMove(models.Model):
             )
         self.env.ref("account.ir_cron_account_move_send")._trigger()
 
+    def _billing_sent_pdfs(self):
+        """Override of the mixin: the invoice PDF Odoo kept when it sent it (its legal
+        document, account.move.send)."""
+        sent = {invoice.id: invoice._get_invoice_legal_documents("pdf") for invoice in self}
+        return {invoice_id: pdf["content"] for invoice_id, pdf in sent.items() if pdf}
+
     def _billing_portal_template(self):
         return "practice_billing.mail_template_billing_invoice_portal"
 

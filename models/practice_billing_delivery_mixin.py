@@ -118,6 +118,11 @@ class PracticeBillingDeliveryMixin(models.AbstractModel):
     def _billing_delivery_done(self):
         self.write({"billing_delivery_state": "sent", "billing_delivery_error": False})
 
+    def _billing_sent_pdfs(self):
+        """{id: PDF bytes} of the documents whose sent PDF is kept apart from their report
+        (exports reuse them). A report that keeps its own PDFs needs nothing here."""
+        return {}
+
     @api.model
     def _billing_retry_failed_deliveries(self):
         """Deliver failed documents again, a few times, before they wait for staff."""

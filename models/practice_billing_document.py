@@ -133,8 +133,7 @@ class PracticeBillingDocument(models.Model):
 
     def _sessions(self):
         """The sessions the document bills (none for statements)."""
-        self.ensure_one()
-        source = self.env[self.res_model].sudo().browse(self.res_id)
+        source = self._source().sudo()
         if self.res_model == "account.move":
             return source.invoice_line_ids.billing_session_ids
         if self.res_model == "practice.superbill":
@@ -158,13 +157,20 @@ class PracticeBillingDocument(models.Model):
         ]
 
     # ------------------------------------------------------------------ sources
+    def _source(self):
+        """The invoice, credit note, statement or superbill this row shows."""
+        self.ensure_one()
+        return self.env[self.res_model].browse(self.res_id)
+
     def _sources(self):
-        """The source documents, in the order of self (the order the list shows)."""
-        return [self.env[doc.res_model].browse(doc.res_id) for doc in self]
+        """The source documents, one recordset per kind, for work done in batches."""
+        return [
+            self.env[model].browse(documents.mapped("res_id"))
+            for model, documents in self.grouped("res_model").items()
+        ]
 
     def action_open(self):
-        self.ensure_one()
-        source = self._sources()[0]
+        source = self._source()
         return {
             "type": "ir.actions.act_window",
             "res_model": source._name,
@@ -191,23 +197,14 @@ class PracticeBillingDocument(models.Model):
     def _render_pdfs_of_one_kind(self):
         """{(res_model, res_id): PDF bytes} for documents of a single kind."""
         model = self[:1].res_model
-        pdfs = {}
-        for document in self:
-            if sent := document._sent_pdf():
-                pdfs[model, document.res_id] = sent
-        to_render = [doc.res_id for doc in self if (model, doc.res_id) not in pdfs]
+        sources = self.env[model].browse(self.mapped("res_id"))
+        pdfs = {(model, res_id): pdf for res_id, pdf in sources._billing_sent_pdfs().items()}
+        to_render = [res_id for res_id in sources.ids if (model, res_id) not in pdfs]
         if to_render:
             Report = self.env["ir.actions.report"]
             rendered = Report._billing_render_each(REPORTS[model], to_render)
             pdfs.update({(model, res_id): pdf for res_id, pdf in rendered.items()})
         return pdfs
-
-    def _sent_pdf(self):
-        """The invoice PDF Odoo kept when it sent the invoice (its legal document)."""
-        if self.res_model != "account.move":
-            return None
-        attachment = self.env["account.move"].browse(self.res_id).invoice_pdf_report_id
-        return attachment.raw if attachment else None
 
     def _zip_name(self):
         client = "".join(ch if ch.isalnum() else "-" for ch in self.partner_id.name or "client")
@@ -252,14 +249,14 @@ class PracticeBillingDocument(models.Model):
     # ------------------------------------------------------------------ delivery
     def action_send(self):
         """Send the selected documents by each client's delivery method."""
-        for source in self._sources():
-            source._billing_deliver()
+        for sources in self._sources():
+            sources._billing_deliver()
         self.invalidate_model()  # the view shows the sources' new delivery states
 
     def action_mark_delivered(self):
         """Staff printed or sent these themselves."""
-        for source in self._sources():
-            source.write({"billing_delivery_state": "sent", "billing_delivery_error": False})
+        for sources in self._sources():
+            sources._billing_delivery_done()
         self.invalidate_model()
 
     # ------------------------------------------------------------------ dashboard
