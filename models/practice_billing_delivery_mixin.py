@@ -37,13 +37,15 @@ class PracticeBillingDeliveryMixin(models.AbstractModel):
 
     def _billing_deliver(self):
         """Send each document the way its client receives documents; never raises."""
-        if self.env.context.get("billing_already_delivered"):
-            # Past documents recorded after the fact (a practice's history, demo data).
-            for method, moves in self.grouped(lambda m: m._billing_delivery_method()).items():
-                moves.write({"billing_delivery_method": method, "billing_delivery_state": "sent"})
-            return
-        for method, moves in self.grouped(lambda m: m._billing_delivery_method()).items():
-            getattr(moves, f"_billing_deliver_{method}")()
+        already_delivered = self.env.context.get("billing_already_delivered")
+        for method, documents in self.grouped(lambda d: d._billing_delivery_method()).items():
+            if already_delivered:
+                # Past documents recorded after the fact (a practice's history, demo data).
+                documents.write(
+                    {"billing_delivery_method": method, "billing_delivery_state": "sent"}
+                )
+            else:
+                getattr(documents, f"_billing_deliver_{method}")()
 
     def _billing_delivery_method(self):
         """The client's method; email and portal need an email address, else manual."""
