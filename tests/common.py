@@ -1,6 +1,8 @@
 import subprocess
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
+from unittest.mock import patch
 
 from freezegun import freeze_time
 from PIL import Image
@@ -107,6 +109,21 @@ class PracticeBillingCase(AccountTestInvoicingCommon):
 
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+@contextmanager
+def wkhtmltopdf_runs(env):
+    """Collect the report of each wkhtmltopdf process started inside the block."""
+    Report = type(env["ir.actions.report"])
+    run_wkhtmltopdf = Report._run_wkhtmltopdf
+    runs = []
+
+    def counted(report, *args, **kwargs):
+        runs.append(kwargs.get("report_ref"))
+        return run_wkhtmltopdf(report, *args, **kwargs)
+
+    with patch.object(Report, "_run_wkhtmltopdf", counted):
+        yield runs
 
 
 def read_addon_manifests_now():

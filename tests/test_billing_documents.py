@@ -1,12 +1,11 @@
 import io
 import zipfile
 from datetime import date, datetime, timedelta
-from unittest.mock import patch
 
 from odoo import Command
 from odoo.tests import new_test_user, tagged
 
-from .common import PracticeHttpCase
+from .common import PracticeHttpCase, wkhtmltopdf_runs
 
 
 @tagged("-at_install", "post_install")
@@ -115,15 +114,7 @@ class TestBillingDocuments(PracticeHttpCase):
         documents = self.Document.search(
             [*self.mine, ("document_type", "in", ("invoice", "statement"))]
         )
-        Report = type(self.env["ir.actions.report"])
-        processes = []
-        run_wkhtmltopdf = Report._run_wkhtmltopdf
-
-        def counted(report, *args, **kwargs):
-            processes.append(kwargs.get("report_ref"))
-            return run_wkhtmltopdf(report, *args, **kwargs)
-
-        with patch.object(Report, "_run_wkhtmltopdf", counted):
+        with wkhtmltopdf_runs(self.env) as processes:
             rendered = documents._render_pdfs()
         self.assertEqual(len(processes), 2, f"one per kind, not one per document: {processes}")
         invoices = documents.filtered(lambda d: d.document_type == "invoice")

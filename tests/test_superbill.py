@@ -7,7 +7,7 @@ from odoo.tests import tagged
 
 from odoo.addons.mail.tests.common import MockEmail
 
-from .common import PracticeBillingCase
+from .common import PracticeBillingCase, wkhtmltopdf_runs
 
 
 class CompletePracticeCase(PracticeBillingCase):
@@ -98,15 +98,7 @@ class TestSuperbillGeneration(CompletePracticeCase):
         )
         for client in (self.client_jane, self.client_marcus):
             self._create_session(client, "2026-11-02 15:00:00")
-        Report = type(self.env["ir.actions.report"])
-        processes = []
-        run_wkhtmltopdf = Report._run_wkhtmltopdf
-
-        def counted(report, *args, **kwargs):
-            processes.append(kwargs.get("report_ref"))
-            return run_wkhtmltopdf(report, *args, **kwargs)
-
-        with patch.object(Report, "_run_wkhtmltopdf", counted):
+        with wkhtmltopdf_runs(self.env) as processes:
             self._cron("2026-12-01 06:00:00")
         superbills = self._superbills(self.client_jane) | self._superbills(self.client_marcus)
         self.assertEqual(superbills.mapped("state"), ["issued", "issued"])
