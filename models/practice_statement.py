@@ -85,20 +85,15 @@ class PracticeStatement(models.Model):
     def _generate(self, clients, date, company=None):
         """One statement per client with activity since their last one, or a balance."""
         company = company or self.env.company
-        statements = self.browse()
-        for client in clients:
-            if self.search_count(
-                [
-                    ("partner_id", "=", client.id),
-                    ("company_id", "=", company.id),
-                    ("date", "=", date),
-                ]
-            ):
-                continue
-            vals = self._prepare_values(client, company, date)
-            if vals["line_ids"] or vals["balance_end"]:
-                statements |= self.create(vals)
-        return statements
+        issued = self.search(
+            [
+                ("partner_id", "in", clients.ids),
+                ("company_id", "=", company.id),
+                ("date", "=", date),
+            ]
+        ).partner_id
+        vals_list = [self._prepare_values(client, company, date) for client in clients - issued]
+        return self.create([vals for vals in vals_list if vals["line_ids"] or vals["balance_end"]])
 
     @api.model
     def _receivable_domain(self, client, company):
