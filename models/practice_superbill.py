@@ -116,31 +116,34 @@ class PracticeSuperbill(models.Model):
         Returns the superbills created (issued when complete, draft otherwise).
         """
         company = company or self.env.company
-        superbills = self.browse()
-        for client in clients:
-            if self._find_live(client, company, date_start, date_end):
-                continue
-            sessions = self._billable_sessions(client, company, date_start, date_end)
-            if not sessions:
-                continue
-            superbill = self._create_for_sessions(client, company, date_start, date_end, sessions)
-            superbill._preflight_and_issue()
-            superbills |= superbill
+        live = self._find_live(clients, company, date_start, date_end).partner_id
+        sessions = self._billable_sessions(clients - live, company, date_start, date_end)
+        superbills = self.create(
+            [
+                self._values_for_sessions(client, company, date_start, date_end, client_sessions)
+                for client, client_sessions in sessions.grouped("billing_client_id").items()
+            ]
+        )
+        superbills._preflight_and_issue()
         return superbills
 
     @api.model
     def _create_for_sessions(self, client, company, date_start, date_end, sessions, **values):
         """A draft superbill of the period with one line per session."""
         return self.create(
-            {
-                "partner_id": client.id,
-                "company_id": company.id,
-                "date_start": date_start,
-                "date_end": date_end,
-                "line_ids": [Command.create({"session_id": s.id}) for s in sessions],
-                **values,
-            }
+            self._values_for_sessions(client, company, date_start, date_end, sessions, **values)
         )
+
+    @api.model
+    def _values_for_sessions(self, client, company, date_start, date_end, sessions, **values):
+        return {
+            "partner_id": client.id,
+            "company_id": company.id,
+            "date_start": date_start,
+            "date_end": date_end,
+            "line_ids": [Command.create({"session_id": s.id}) for s in sessions],
+            **values,
+        }
 
     def _deliver_issued(self):
         """Deliver the issued ones: nothing incomplete is ever sent."""
@@ -168,21 +171,22 @@ class PracticeSuperbill(models.Model):
         return self.env.ref(SUPERBILL_REPORT).retrieve_attachment(self)
 
     @api.model
-    def _find_live(self, client, company, date_start, date_end):
+    def _find_live(self, clients, company, date_start, date_end):
+        """The superbills of the period not cancelled, for ``clients``."""
         return self.search(
             [
-                ("partner_id", "=", client.id),
+                ("partner_id", "in", clients.ids),
                 ("company_id", "=", company.id),
                 ("date_start", "=", date_start),
                 ("date_end", "=", date_end),
                 ("state", "!=", "cancelled"),
-            ],
-            limit=1,
+            ]
         )
 
     @api.model
-    def _billable_sessions(self, client, company, date_start, date_end):
-        """Attended, invoiced sessions of the period (local dates): never missed-session fees."""
+    def _billable_sessions(self, clients, company, date_start, date_end):
+        """Attended, invoiced sessions of ``clients`` in the period (local dates): never
+        missed-session fees."""
         start = company._billing_local_midnight(date_start)
         end = company._billing_local_midnight(date_end + timedelta(days=1))
         return (
@@ -190,7 +194,7 @@ class PracticeSuperbill(models.Model):
             .sudo()
             .search(
                 [
-                    ("billing_client_id", "=", client.id),
+                    ("billing_client_id", "in", clients.ids),
                     ("billing_company_id", "=", company.id),
                     ("billing_attendance", "=", "attended"),
                     ("billing_state", "=", "invoiced"),
