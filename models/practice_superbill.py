@@ -156,14 +156,14 @@ class PracticeSuperbill(models.Model):
         the client, the insurer and staff get is fixed at issue, whenever they print it.
 
         Printing never blocks issuing: if it fails, each PDF is kept at its first print."""
-        unfrozen = self.filtered(lambda superbill: not superbill._frozen_pdf())
-        if not unfrozen:
+        if not self:
             return
         try:
             with self.env.cr.savepoint():
-                self.env["ir.actions.report"]._billing_render_each(SUPERBILL_REPORT, unfrozen.ids)
+                # A superbill already printed keeps its PDF: the report reuses it.
+                self.env["ir.actions.report"]._billing_render_each(SUPERBILL_REPORT, self.ids)
         except Exception as error:  # printing never blocks issuing
-            _logger.warning("Superbills %s issued but not printed yet: %s", unfrozen.ids, error)
+            _logger.warning("Superbills %s issued but not printed yet: %s", self.ids, error)
 
     def _frozen_pdf(self):
         """The PDF kept when this superbill was issued (an ir.attachment), if any."""
