@@ -5,11 +5,10 @@ from odoo.http import request
 from odoo.addons.portal.controllers.portal import CustomerPortal
 from odoo.addons.portal.controllers.portal import pager as portal_pager
 
-# The client's documents, by URL segment: model, report, and how the list sorts.
+# The client's documents, by URL segment: model and how the list sorts.
 DOCUMENTS = {
     "superbills": {
         "model": "practice.superbill",
-        "report": "practice_billing.action_report_superbill",
         "sortings": {
             "date": {"label": "Newest", "order": "date_start desc, id desc"},
             "oldest": {"label": "Oldest", "order": "date_start asc, id asc"},
@@ -17,7 +16,6 @@ DOCUMENTS = {
     },
     "statements": {
         "model": "practice.statement",
-        "report": "practice_billing.action_report_statement",
         "sortings": {
             "date": {"label": "Newest", "order": "date desc, id desc"},
             "oldest": {"label": "Oldest", "order": "date asc, id asc"},
@@ -85,7 +83,7 @@ class PracticeBillingPortal(CustomerPortal):
             return self._show_report(
                 model=document,
                 report_type=report_type,
-                report_ref=spec["report"],
+                report_ref=document._billing_report,
                 download=download,
             )
         values = self._get_page_view_values(

@@ -9,6 +9,7 @@ _logger = logging.getLogger(__name__)
 class AccountMove(models.Model):
     _name = "account.move"
     _inherit = ["account.move", "practice.billing.delivery.mixin"]
+    _billing_report = "account.account_invoices"
 
     billing_run_id = fields.Many2one(
         "practice.billing.run",

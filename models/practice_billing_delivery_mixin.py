@@ -25,6 +25,8 @@ class PracticeBillingDeliveryMixin(models.AbstractModel):
 
     _name = "practice.billing.delivery.mixin"
     _description = "Billing Document Delivery"
+    # XML id of the report that prints the document (set by each document model).
+    _billing_report = None
 
     billing_delivery_method = fields.Selection(
         DELIVERY_METHODS, string="Delivery Method", copy=False, readonly=True

@@ -19,12 +19,6 @@ DOCUMENT_TYPES = [
     ("statement", "Statement"),
     ("superbill", "Superbill"),
 ]
-# The report each kind of document prints with.
-REPORTS = {
-    "account.move": "account.account_invoices",
-    "practice.superbill": "practice_billing.action_report_superbill",
-    "practice.statement": "practice_billing.action_report_statement",
-}
 
 
 class PracticeBillingDocument(models.Model):
@@ -202,7 +196,7 @@ class PracticeBillingDocument(models.Model):
         to_render = [res_id for res_id in sources.ids if (model, res_id) not in pdfs]
         if to_render:
             Report = self.env["ir.actions.report"]
-            rendered = Report._billing_render_each(REPORTS[model], to_render)
+            rendered = Report._billing_render_each(sources._billing_report, to_render)
             pdfs.update({(model, res_id): pdf for res_id, pdf in rendered.items()})
         return pdfs
 

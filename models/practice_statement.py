@@ -16,6 +16,7 @@ class PracticeStatement(models.Model):
     """A client's statement of account: balance forward, activity, balance due, aging."""
 
     _name = "practice.statement"
+    _billing_report = "practice_billing.action_report_statement"
     _description = "Statement"
     _inherit = [
         "mail.thread",
@@ -174,7 +175,7 @@ class PracticeStatement(models.Model):
         return buckets
 
     def action_print(self):
-        return self.env.ref("practice_billing.action_report_statement").report_action(self)
+        return self.env.ref(self._billing_report).report_action(self)
 
 
 class PracticeStatementLine(models.Model):

@@ -9,13 +9,13 @@ from odoo.exceptions import UserError
 _logger = logging.getLogger(__name__)
 
 SUPERBILL_STATES = [("draft", "Draft"), ("issued", "Issued"), ("cancelled", "Cancelled")]
-SUPERBILL_REPORT = "practice_billing.action_report_superbill"
 
 
 class PracticeSuperbill(models.Model):
     """What a client sends their insurer to be reimbursed for a month of sessions."""
 
     _name = "practice.superbill"
+    _billing_report = "practice_billing.action_report_superbill"
     _description = "Superbill"
     _inherit = [
         "mail.thread",
@@ -161,14 +161,14 @@ class PracticeSuperbill(models.Model):
         try:
             with self.env.cr.savepoint():
                 # A superbill already printed keeps its PDF: the report reuses it.
-                self.env["ir.actions.report"]._billing_render_each(SUPERBILL_REPORT, self.ids)
+                self.env["ir.actions.report"]._billing_render_each(self._billing_report, self.ids)
         except Exception as error:  # printing never blocks issuing
             _logger.warning("Superbills %s issued but not printed yet: %s", self.ids, error)
 
     def _frozen_pdf(self):
         """The PDF kept when this superbill was issued (an ir.attachment), if any."""
         self.ensure_one()
-        return self.env.ref(SUPERBILL_REPORT).retrieve_attachment(self)
+        return self.env.ref(self._billing_report).retrieve_attachment(self)
 
     @api.model
     def _find_live(self, clients, company, date_start, date_end):
@@ -307,7 +307,7 @@ class PracticeSuperbill(models.Model):
         }
 
     def action_print(self):
-        return self.env.ref(SUPERBILL_REPORT).report_action(self)
+        return self.env.ref(self._billing_report).report_action(self)
 
     def action_preflight(self):
         """Staff completed the data: check again, issue and deliver if nothing is missing."""
