@@ -90,12 +90,22 @@ ensure_venv() { # $1 = odoo source
   rm -f "$VENV"/.stamp-* && touch "$VENV/.stamp-$stamp"
 }
 
+# The tree's own odoo/addons comes first: in an upstream checkout addons/ and odoo/addons/ hold
+# different modules, but a packaged tree (nightly, as on these machines) holds the apps in both,
+# an older copy in addons/; listed first, it would win and Odoo's web client would mix versions.
+addons_path() { # $1 = odoo source
+  if [[ -d "$1/odoo/addons/account" && -d "$1/addons/account" ]]; then
+    say "Odoo's apps are in both $1/odoo/addons and $1/addons: using those of odoo/addons (listed first)."
+  fi
+  echo "$1/odoo/addons,$1/addons"
+}
+
 write_config() { # $1 = odoo source; addons path holds a link named after the addon
   mkdir -p "$BUILD/addons"
   ln -sfn "$REPO" "$BUILD/addons/practice_billing"
   cat > "$BUILD/odoo.conf" <<CONF
 [options]
-addons_path = $1/addons,$1/odoo/addons,$BUILD/addons
+addons_path = $(addons_path "$1"),$BUILD/addons
 db_host = 127.0.0.1
 db_port = 5432
 db_user = $(id -un)
