@@ -1,4 +1,13 @@
+import logging
+from collections import Counter
+
+import psycopg2
+
 from odoo import api, fields, models
+from odoo.exceptions import ValidationError
+from odoo.tools import SQL, format_date
+
+_logger = logging.getLogger(__name__)
 
 # A CMS-1500 service line points at no more than four diagnoses.
 MAX_POINTERS = 4
@@ -14,8 +23,13 @@ class PracticeSuperbillLine(models.Model):
     superbill_id = fields.Many2one(
         "practice.superbill", required=True, ondelete="cascade", index=True
     )
+    company_id = fields.Many2one(related="superbill_id.company_id", store=True, index=True)
     currency_id = fields.Many2one(related="superbill_id.currency_id")
     session_id = fields.Many2one("calendar.event", required=True, index=True)
+    # Stored so that the database can hold a session to one live superbill (see init).
+    superbill_state = fields.Selection(
+        related="superbill_id.state", store=True, string="Superbill Status"
+    )
     # Copied from the session when the line is made: an issued superbill does not move.
     date = fields.Date(string="Date of Service", compute="_compute_from_session", store=True)
     service_name = fields.Char(string="Service", compute="_compute_from_session", store=True)
@@ -33,6 +47,73 @@ class PracticeSuperbillLine(models.Model):
     )
     diagnosis_pointers = fields.Char(compute="_compute_pointers")
 
+    def init(self):
+        # A session is on one live (not cancelled) superbill at most, whoever makes the
+        # lines and however many do it at once; a correction cancels the old version first.
+        cr = self.env.cr
+        cr.execute(
+            """
+            UPDATE practice_superbill_line line
+               SET superbill_state = superbill.state
+              FROM practice_superbill superbill
+             WHERE superbill.id = line.superbill_id
+               AND line.superbill_state IS DISTINCT FROM superbill.state
+            """
+        )
+        try:
+            with cr.savepoint(flush=False):
+                cr.execute(
+                    """
+                    CREATE UNIQUE INDEX IF NOT EXISTS practice_superbill_line_one_live_session
+                        ON practice_superbill_line (session_id)
+                     WHERE superbill_state != 'cancelled'
+                    """
+                )
+        except psycopg2.errors.UniqueViolation:
+            _logger.error(
+                "Some sessions are on two superbills that are not cancelled: cancel one of "
+                "each (Superbills, filter by session), then update Practice Billing again."
+            )
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        self._check_sessions_unclaimed([vals.get("session_id") for vals in vals_list])
+        return super().create(vals_list)
+
+    @api.model
+    def _check_sessions_unclaimed(self, session_ids):
+        """Raise a ValidationError naming the session and its superbill if one of these
+        sessions is on a live superbill already, or twice among ``session_ids``."""
+        taken = self.sudo().search(
+            [("session_id", "in", session_ids), ("superbill_state", "!=", "cancelled")], limit=1
+        )
+        if taken:
+            raise ValidationError(
+                self.env._(
+                    "The session of %(day)s with %(client)s is already on %(superbill)s. "
+                    "Cancel that superbill, or correct it with “Correct (New Version)”, first.",
+                    day=format_date(self.env, taken.date),
+                    client=taken.superbill_id.partner_id.name,
+                    superbill=taken.superbill_id.name,
+                )
+            )
+        counts = Counter(session_id for session_id in session_ids if session_id)
+        twice = [session_id for session_id, count in counts.items() if count > 1]
+        if twice:
+            raise ValidationError(
+                self.env._(
+                    "The session “%(session)s” is twice on the same superbill.",
+                    session=self.env["calendar.event"].sudo().browse(twice[0]).display_name,
+                )
+            )
+
+    @api.model
+    def _claimed_sessions(self):
+        """The ids of sessions on a live superbill, as a subquery for ``not in`` domains."""
+        self.flush_model(["session_id", "superbill_state"])
+        query = self.sudo()._search([("superbill_state", "!=", "cancelled")])
+        return query.subselect(SQL.identifier(query.table, "session_id"))
+
     @api.depends("session_id")
     def _compute_from_session(self):
         for line in self:
@@ -46,8 +127,14 @@ class PracticeSuperbillLine(models.Model):
             line.modifiers = session.billing_cpt_modifiers
             line.charge = invoice_line.price_total
             line.amount_paid = line._paid_share(invoice_line)
-            diagnoses = session.billing_client_id._billing_diagnoses_on(line.date)
+            diagnoses = session.billing_client_id._billing_diagnoses_on(line.date, company)
             line.sudo().diagnosis_ids = diagnoses[:MAX_POINTERS]
+
+    def _refresh_from_sessions(self):
+        """Read these lines again from their sessions and the client's current data (for
+        drafts: an issued superbill never moves)."""
+        self.env.add_to_compute(self._fields["date"], self)
+        self._recompute_recordset()
 
     @staticmethod
     def _paid_share(invoice_line):

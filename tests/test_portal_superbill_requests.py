@@ -1,0 +1,199 @@
+from datetime import date, datetime, time, timedelta
+
+import psycopg2
+from dateutil.relativedelta import relativedelta
+
+from odoo import Command
+from odoo.exceptions import ValidationError
+from odoo.tests import new_test_user, tagged
+from odoo.tools import mute_logger
+
+from .test_portal import PortalClientCase
+
+
+@tagged("-at_install", "post_install")
+class TestPortalSuperbillRequests(PortalClientCase):
+    """Jane asks for superbills in the portal. Last month's session (the 2nd) is on her
+    issued superbill; she has three more invoiced sessions on no superbill: the 3rd and the
+    10th of the month before, and the 20th of last month."""
+
+    def setUp(self):
+        super().setUp()
+        self.jane = self.jane_user.partner_id
+        self.boss = new_test_user(
+            self.env,
+            login="billing_boss",
+            groups="practice_billing.group_billing_manager",
+            company_id=self.company.id,
+        )
+        today = date.today()
+        self.last_month = today.replace(day=1) - relativedelta(months=1)
+        self.month_before = self.last_month - relativedelta(months=1)
+        self.claimed = self.jane_superbill.line_ids.session_id
+        self.free = self._invoiced_sessions(
+            self.jane,
+            [
+                self.month_before.replace(day=3),
+                self.month_before.replace(day=10),
+                self.last_month.replace(day=20),
+            ],
+        )
+        self.authenticate("jane_portal", "jane_portal")
+
+    def _invoiced_sessions(self, client, days):
+        Session = self.env["calendar.event"].with_context(no_mail_to_attendees=True)
+        sessions = Session.create(
+            [
+                {
+                    "name": f"{client.name} session",
+                    "start": datetime.combine(day, time(15)),
+                    "stop": datetime.combine(day, time(15, 53)),
+                    "user_id": self.clinician.id,
+                    "partner_ids": [Command.set(client.ids)],
+                    "billing_product_id": self.service.id,
+                    "billing_company_id": self.company.id,
+                }
+                for day in days
+            ]
+        )
+        self.env["practice.billing.run"].create(
+            {
+                "company_id": self.company.id,
+                "trigger": "manual",
+                "cutoff": datetime.now(),
+                "invoice_date": date.today(),
+            }
+        )._execute()
+        self.assertEqual(set(sessions.mapped("billing_state")), {"invoiced"})
+        return sessions
+
+    def _request(self, date_from, date_to):
+        return self.url_open(
+            "/my/superbills/request",
+            data={"date_from": str(date_from), "date_to": str(date_to), "csrf_token": self._csrf()},
+        )
+
+    def _superbills(self):
+        return self.env["practice.superbill"].search([("partner_id", "=", self.jane.id)])
+
+    def _requests(self):
+        return self._superbills().filtered(lambda s: s.state == "draft")
+
+    def _month_end(self, first):
+        return first + relativedelta(months=1, days=-1)
+
+    def test_client_requests_a_superbill(self):
+        response = self._request(self.month_before, self._month_end(self.month_before))
+        self.assertEqual(response.status_code, 200)
+        self.assertIn("the practice will check your superbill", response.text)
+        requested = self._requests()
+        self.assertEqual(len(requested), 1)
+        self.assertTrue(requested.requested_by_client)
+        self.assertEqual(requested.line_ids.session_id, self.free[:2])
+        [activity] = requested.activity_ids
+        self.assertEqual(activity.summary, "Client requested a superbill")
+        staff = self.jane._billing_responsible_user(self.company)
+        self.assertTrue(staff)
+        self.assertEqual(activity.user_id, staff, "a staff member of the practice, not the client")
+        self.assertFalse(activity.user_id.share)
+
+    def test_unreadable_dates_are_explained_on_the_page(self):
+        before = self._superbills()
+        for date_from, date_to in (
+            ("2026-13-45", "2026-12-01"),
+            ("abc", "abc"),
+            ("9999-01-01", "9999-12-31"),
+            ("", str(date.today())),
+        ):
+            response = self._request(date_from, date_to)
+            self.assertEqual(response.status_code, 200, (date_from, date_to))
+            self.assertIn("alert-warning", response.text, (date_from, date_to))
+            self.assertIn("Choose", response.text, (date_from, date_to))
+        self.assertEqual(self._superbills(), before)
+
+    def test_the_period_is_bounded(self):
+        before = self._superbills()
+        today = date.today()
+        for date_from, date_to in (
+            ("1900-01-01", "2100-12-31"),
+            (today - relativedelta(years=3), today - relativedelta(years=3, days=-20)),
+            (self.month_before - relativedelta(months=12), self._month_end(self.month_before)),
+            (self.last_month, today + timedelta(days=10)),
+            (self._month_end(self.month_before), self.month_before),
+        ):
+            response = self._request(date_from, date_to)
+            self.assertEqual(response.status_code, 200, (date_from, date_to))
+            self.assertIn("at most 12 months", response.text, (date_from, date_to))
+        self.assertEqual(self._superbills(), before)
+        self.assertEqual(self.claimed.ids, self._live_lines(self.claimed).session_id.ids)
+
+    def _live_lines(self, sessions):
+        return self.env["practice.superbill.line"].search(
+            [("session_id", "in", sessions.ids), ("superbill_id.state", "!=", "cancelled")]
+        )
+
+    def test_a_session_is_on_one_live_superbill_only(self):
+        # Only last month's 2nd in the period: it is on the issued superbill already.
+        response = self._request(self.last_month, self.last_month + timedelta(days=5))
+        self.assertIn("already on a superbill", response.text)
+        self.assertFalse(self._requests())
+        # A wider period gets the free sessions, never the claimed one a second time.
+        self._request(self.month_before, self._month_end(self.last_month))
+        self.assertEqual(self._requests().line_ids.session_id, self.free)
+        self.assertEqual(len(self._live_lines(self.claimed | self.free)), 4)
+        # The monthly run's generation skips sessions already claimed.
+        Superbill = self.env["practice.superbill"]
+        generated = Superbill._generate(
+            self.jane, self.month_before, self._month_end(self.last_month), self.company
+        )
+        self.assertFalse(generated)
+        # Nothing puts a claimed session on a second live superbill: the model says why...
+        with self.assertRaisesRegex(ValidationError, "already on"), self.env.cr.savepoint():
+            Superbill._create_for_sessions(
+                self.jane, self.company, date.today(), date.today(), self.claimed
+            )
+        # ... and the database refuses it even behind the ORM's back.
+        line = self._live_lines(self.claimed)
+        with (
+            self.assertRaises(psycopg2.errors.UniqueViolation),
+            mute_logger("odoo.sql_db"),
+            self.env.cr.savepoint(),
+        ):
+            self.env.cr.execute(
+                "INSERT INTO practice_superbill_line (superbill_id, session_id, superbill_state)"
+                " VALUES (%s, %s, 'draft')",
+                (self._requests().id, line.session_id.id),
+            )
+        # A correction cancels the old version first: the session moves to the new one.
+        new = Superbill.browse(self.jane_superbill.action_new_version()["res_id"])
+        self.assertEqual(self._live_lines(self.claimed).superbill_id, new)
+
+    def test_repeated_requests_collapse_into_one_open_request(self):
+        month_end = self._month_end(self.month_before)
+        for day in range(5):
+            response = self._request(self.month_before + timedelta(days=day), month_end)
+            self.assertEqual(response.status_code, 200)
+        requested = self._requests()
+        self.assertEqual(len(requested), 1)
+        self.assertEqual((requested.date_start, requested.date_end), (self.month_before, month_end))
+        self.assertEqual(len(requested.activity_ids), 1)
+        # A wider request extends the open one: its period and the sessions it adds.
+        self._request(self.last_month, self._month_end(self.last_month) - timedelta(days=1))
+        self.assertEqual(self._requests(), requested)
+        self.assertEqual(requested.date_start, self.month_before)
+        self.assertEqual(requested.line_ids.session_id, self.free)
+        self.assertEqual(len(requested.activity_ids), 1)
+        # A hundred more asks change nothing.
+        Superbill = self.env["practice.superbill"].sudo()
+        for day in range(100):
+            Superbill._request_from_portal(
+                self.jane, self.month_before + timedelta(days=day % 28), month_end
+            )
+        self.assertEqual(self._requests(), requested)
+        self.assertEqual(len(requested.activity_ids), 1)
+
+    def test_page_shows_no_text_taken_from_the_address(self):
+        page = self.url_open("/my/superbills?request_error=Call+555-0100+to+verify+your+card")
+        self.assertEqual(page.status_code, 200)
+        self.assertNotIn("Call 555-0100", page.text)
+        self.assertNotIn("alert-warning", page.text)
