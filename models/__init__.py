@@ -6,6 +6,7 @@ from . import calendar_event
 from . import account_move_line
 from . import practice_billing_delivery_mixin
 from . import account_move
+from . import account_move_send
 from . import practice_billing_run
 from . import practice_billing_run_failure
 from . import calendar_recurrence

@@ -22,15 +22,27 @@ class AccountMove(models.Model):
     )
     billing_reminder_count = fields.Integer(string="Reminders Sent", copy=False, readonly=True)
 
-    # ------------------------------------------------------------------ delivery
+    # ------------------------------------------------------------------ sessions
     def _post(self, soft=True):
-        """Override of `account` to deliver billing invoices staff post after review."""
+        """Override of `account`: a session is billed once (an invoice posted again after
+        its sessions were billed anew is refused), and billing invoices staff post after
+        review are delivered."""
+        self.line_ids._billing_check_sessions_free()
         posted = super()._post(soft=soft)
+        posted.line_ids._billing_link_sessions()
         if not self.env.context.get("billing_defer_delivery"):
             posted.filtered(
                 lambda m: m.billing_run_id and not m.billing_delivery_state
             )._billing_deliver()
         return posted
+
+    def button_draft(self):
+        """Override of `account`: an invoice reset to draft bills its sessions again, unless
+        another invoice bills them now."""
+        self.line_ids._billing_check_sessions_free()
+        result = super().button_draft()
+        self.line_ids._billing_link_sessions()
+        return result
 
     def _get_mail_template(self):
         """Override of `account`: practice invoices go out with the practice's own email."""
@@ -84,11 +96,14 @@ class AccountMove(models.Model):
 
     @api.model
     def _billing_past_due_invoices(self, company, today):
-        """Posted client invoices of ``company`` owed more than its past-due days ago."""
+        """Posted invoices of the practice's clients (never another customer of the
+        company) owed more than its past-due days ago."""
         due_before = today - timedelta(days=company.billing_past_due_days)
+        clients = self.env["res.partner"]._billing_clients(company)
         return self.search(
             [
                 ("company_id", "=", company.id),
+                ("partner_id", "in", clients.ids),
                 ("move_type", "=", "out_invoice"),
                 ("state", "=", "posted"),
                 ("payment_state", "in", ("not_paid", "partial")),

@@ -285,6 +285,20 @@ class CalendarEvent(models.Model):
             return expression.FALSE_DOMAIN
         return expression.OR([self._billing_state_domain(state) for state in sorted(values)])
 
+    @api.constrains("billing_fee")
+    def _check_billing_fee(self):
+        for session in self:
+            if session.billing_fee < 0:
+                raise ValidationError(
+                    self.env._(
+                        "The fee of the session “%(session)s” is negative (%(fee)s). Enter the "
+                        "fee the client owes, or 0 for a session that is not billed; refunds "
+                        "are credit notes on the client's invoice.",
+                        session=session.name,
+                        fee=session.billing_fee,
+                    )
+                )
+
     @api.constrains("billing_cpt_modifiers")
     def _check_billing_cpt_modifiers(self):
         for session in self.filtered("billing_cpt_modifiers"):

@@ -8,7 +8,9 @@ class MailMail(models.Model):
         """Override of `mail` to record whether a billing document reached its client."""
         for document in self._billing_documents_for_client():
             if failure_type:
-                document._billing_delivery_failed(failure_reason or failure_type)
+                document._billing_delivery_failed(
+                    document._billing_email_failure_reason(failure_type, failure_reason)
+                )
             elif document.partner_id in success_pids:  # partner records
                 document._billing_delivery_done()
         return super()._postprocess_sent_message(

@@ -55,7 +55,7 @@ class PracticeBillingDeliveryMixin(models.AbstractModel):
         client = self.partner_id
         method = client.billing_delivery_method or self.company_id.billing_default_delivery_method
         if method in ("email", "portal") and not client.email:
-            client._billing_ask_for_email()
+            client._billing_ask_for_email(self.company_id)
             return "manual"
         return method
 
@@ -118,6 +118,31 @@ class PracticeBillingDeliveryMixin(models.AbstractModel):
 
     def _billing_delivery_failed(self, reason):
         self.write({"billing_delivery_state": "failed", "billing_delivery_error": reason})
+
+    def _billing_email_failure_reason(self, failure_type, failure_reason=None):
+        """What went wrong with the email, in words staff can act on (Odoo's failure_type
+        is a code, such as mail_email_invalid)."""
+        self.ensure_one()
+        labels = dict(
+            self.env["mail.notification"]._fields["failure_type"]._description_selection(self.env)
+        )
+        label = labels.get(failure_type) or failure_type
+        client = self.partner_id.display_name
+        if failure_type in ("mail_email_invalid", "mail_email_missing", "mail_bounce"):
+            fix = self.env._(
+                "Correct the email address of %(client)s (or set their delivery method to "
+                "Manual), then use Send again.",
+                client=client,
+            )
+        else:
+            fix = self.env._(
+                "The email to %(client)s could not be sent; it is tried again by the next "
+                "hourly billing run. If it keeps failing, check Settings > Technical > "
+                "Outgoing Mail Servers.",
+                client=client,
+            )
+        detail = f" ({failure_reason})" if failure_reason and failure_reason != label else ""
+        return f"{label}{detail}. {fix}"
 
     def _billing_delivery_done(self):
         self.write({"billing_delivery_state": "sent", "billing_delivery_error": False})

@@ -185,23 +185,9 @@ class PracticeBillingRun(models.Model):
         return superbills
 
     def _generate_statements(self, period_start):
-        """Statements dated the 1st, after this run's invoices, for every client with a
-        receivable history (those without activity or balance get none)."""
+        """Statements dated the 1st, after this run's invoices (see practice.statement)."""
         Statement = self.env["practice.statement"].sudo()
-        groups = (
-            self.env["account.move.line"]
-            .sudo()
-            ._read_group(
-                [
-                    ("company_id", "=", self.company_id.id),
-                    ("account_id.account_type", "=", "asset_receivable"),
-                    ("parent_state", "=", "posted"),
-                    ("partner_id", "!=", False),
-                ],
-                ["partner_id"],
-            )
-        )
-        clients = self.env["res.partner"].union(*(partner for (partner,) in groups))
+        clients = Statement._clients_to_state(self.company_id)
         statements = Statement._generate(clients, period_start, self.company_id)
         statements._billing_deliver()
         return statements
@@ -266,8 +252,8 @@ class PracticeBillingRun(models.Model):
             client_sessions._billing_check_invoiceable()
             vals_list.append(self._prepare_invoice_vals(client, client_sessions))
         invoices = self._create_invoices(vals_list)
+        self._link_sessions(invoices, sessions)
         self._post_invoices(invoices)
-        self._link_sessions(invoices, list(sessions_by_client.values()))
         return invoices
 
     def _lock_due_sessions(self, session_ids):
@@ -301,7 +287,8 @@ class PracticeBillingRun(models.Model):
     def _prepare_invoice_vals(self, client, sessions):
         """Values of the one invoice billing ``sessions`` of ``client``.
 
-        Payment terms and fiscal position follow the client, computed by Odoo itself.
+            Fiscal position follows the client, computed by Odoo itself; payment terms follow the
+        client, else the practice (see _prepare_invoice_due_vals).
         """
         currency = self._invoice_currency(client)
         return {
@@ -310,6 +297,7 @@ class PracticeBillingRun(models.Model):
             "company_id": self.company_id.id,
             "currency_id": currency.id,
             "invoice_date": self.invoice_date,
+            **self._prepare_invoice_due_vals(client),
             "billing_run_id": self.id,
             "invoice_line_ids": [
                 Command.create(self._prepare_invoice_line_vals(session, currency))
@@ -317,12 +305,25 @@ class PracticeBillingRun(models.Model):
             ],
         }
 
+    def _prepare_invoice_due_vals(self, client):
+        """When the invoice is due: by the client's payment terms, else the practice's
+        (Settings), counted from the invoice date (not from the day the run ran); without
+        terms, on the invoice date."""
+        terms = (
+            client.with_company(self.company_id).property_payment_term_id
+            or self.company_id.billing_payment_term_id
+        )
+        if terms:
+            return {"invoice_payment_term_id": terms.id}
+        return {"invoice_payment_term_id": False, "invoice_date_due": self.invoice_date}
+
     def _prepare_invoice_line_vals(self, session, currency):
         """Values of the invoice line billing ``session``, linked back to it."""
         amount = session.billing_currency_id._convert(
             session.billing_amount, currency, self.company_id, self.invoice_date
         )
         return {
+            "billing_session_id": session.id,
             "product_id": session.billing_product_id.id,
             "name": session._billing_invoice_line_name(),
             "quantity": 1,
@@ -333,46 +334,22 @@ class PracticeBillingRun(models.Model):
         """Create the run's invoices in one batch."""
         return self.env["account.move"].sudo().with_company(self.company_id).create(vals_list)
 
-    def _link_sessions(self, invoices, sessions_per_invoice):
-        """Point each session at the invoice line that bills it, in one statement.
-
-        Lines are created in the order of their sessions, so they pair up by position. The
-        link is written in SQL rather than through calendar.event.write(), which would
-        cost a few queries per session; the ORM cache is invalidated accordingly.
-        """
-        pairs = []
-        for invoice, sessions in zip(invoices, sessions_per_invoice, strict=True):
-            lines = invoice.invoice_line_ids.sorted("id")
-            if len(lines) != len(sessions) or lines.product_id != sessions.billing_product_id:
-                raise UserError(
-                    self.env._(
-                        "Invoice %(invoice)s does not match the sessions it bills; "
-                        "nothing was billed for %(client)s.",
-                        invoice=invoice.display_name,
-                        client=invoice.partner_id.display_name,
-                    )
+    def _link_sessions(self, invoices, sessions):
+        """Point each session at the invoice line that bills it (the line names its session,
+        see _prepare_invoice_line_vals), in one statement. Every locked session must have
+        exactly one line: otherwise nothing of the batch is billed."""
+        lines = invoices.invoice_line_ids.filtered("billing_session_id")
+        if lines.billing_session_id != sessions or len(lines) != len(sessions):
+            unbilled = (sessions - lines.billing_session_id).billing_client_id
+            raise UserError(
+                self.env._(
+                    "The invoices of this run do not bill each session exactly once (check "
+                    "the overrides of _prepare_invoice_vals); nothing was billed for "
+                    "%(clients)s.",
+                    clients=", ".join((unbilled or invoices.partner_id).mapped("display_name")),
                 )
-            pairs += zip(sessions.ids, lines.ids, strict=True)
-        if not pairs:
-            return
-        self.env.flush_all()
-        self.env.cr.execute(
-            SQL(
-                """
-                UPDATE calendar_event AS session
-                   SET billing_invoice_line_id = link.line_id,
-                       billing_invoice_state = line.parent_state
-                  FROM (VALUES %s) AS link(session_id, line_id)
-                  JOIN account_move_line AS line ON line.id = link.line_id
-                 WHERE session.id = link.session_id
-                """,
-                SQL(", ").join(SQL("(%s, %s)", sid, lid) for sid, lid in pairs),
             )
-        )
-        self.env["calendar.event"].invalidate_model(
-            ["billing_invoice_line_id", "billing_invoice_state"]
-        )
-        self.env["account.move.line"].invalidate_model(["billing_session_ids"])
+        lines._billing_link_sessions()
 
     def _post_invoices(self, invoices):
         """Post the invoices, unless the practice reviews them first."""
@@ -388,12 +365,11 @@ class PracticeBillingRun(models.Model):
         self.env["practice.billing.run.failure"].sudo().create(
             {"run_id": self.id, "partner_id": client.id, "reason": reason}
         )
-        responsible = self._failure_responsible(client)
-        client.sudo().activity_schedule(
-            "mail.mail_activity_data_todo",
-            summary=self.env._("Billing failed: fix and invoice again"),
-            note=reason,
-            user_id=responsible.id,
+        client._billing_schedule_activity(
+            client,
+            self.env._("Billing failed: fix and invoice again"),
+            reason.splitlines(),
+            self.company_id,
         )
 
     def _failure_reason(self, error):
@@ -409,14 +385,6 @@ class PracticeBillingRun(models.Model):
             "“Invoice uninvoiced sessions now”.",
             error=str(error) or type(error).__name__,
         )
-
-    def _failure_responsible(self, client):
-        """Who gets the activity: the client's salesperson, else a billing manager."""
-        if client.user_id:
-            return client.user_id
-        managers = self.env.ref("practice_billing.group_billing_manager").sudo().users
-        in_company = managers.filtered(lambda u: self.company_id in u.company_ids and not u.share)
-        return (in_company - self.env.ref("base.user_root"))[:1] or self.env.user
 
     # ------------------------------------------------------------------ commits
     def _commit_progress(self, done, remaining):

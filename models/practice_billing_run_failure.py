@@ -9,5 +9,6 @@ class PracticeBillingRunFailure(models.Model):
     _order = "id"
 
     run_id = fields.Many2one("practice.billing.run", required=True, ondelete="cascade", index=True)
+    company_id = fields.Many2one(related="run_id.company_id", store=True, index=True)
     partner_id = fields.Many2one("res.partner", string="Client", required=True)
     reason = fields.Text(required=True)

@@ -18,6 +18,15 @@ class PracticeClientDiagnosis(models.Model):
     partner_id = fields.Many2one(
         "res.partner", string="Client", required=True, ondelete="cascade", index=True
     )
+    # A diagnosis belongs to the practice that made it: another practice in the database
+    # never sees it (company rule).
+    company_id = fields.Many2one(
+        "res.company",
+        string="Practice",
+        required=True,
+        default=lambda self: self.env.company,
+        index=True,
+    )
     sequence = fields.Integer(default=10, help="The primary diagnosis comes first.")
     code = fields.Char(string="ICD-10-CM Code", required=True)
     description = fields.Char(required=True)

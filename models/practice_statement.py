@@ -97,6 +97,22 @@ class PracticeStatement(models.Model):
         return self.create([vals for vals in vals_list if vals["line_ids"] or vals["balance_end"]])
 
     @api.model
+    def _clients_to_state(self, company):
+        """The practice's clients with a receivable history in ``company``: those who may
+        get a statement (_generate leaves out those without activity or balance). Other
+        customers of the company never get one."""
+        groups = self.env["account.move.line"]._read_group(
+            [
+                ("company_id", "=", company.id),
+                ("account_id.account_type", "=", "asset_receivable"),
+                ("parent_state", "=", "posted"),
+                ("partner_id", "in", self.env["res.partner"]._billing_clients(company).ids),
+            ],
+            ["partner_id"],
+        )
+        return self.env["res.partner"].union(*(partner for (partner,) in groups))
+
+    @api.model
     def _receivable_domain(self, client, company):
         return [
             ("partner_id", "=", client.commercial_partner_id.id),
@@ -186,6 +202,7 @@ class PracticeStatementLine(models.Model):
     statement_id = fields.Many2one(
         "practice.statement", required=True, ondelete="cascade", index=True
     )
+    company_id = fields.Many2one(related="statement_id.company_id", store=True, index=True)
     currency_id = fields.Many2one(related="statement_id.currency_id")
     date = fields.Date(required=True)
     description = fields.Char()

@@ -2,13 +2,21 @@ import logging
 from collections import OrderedDict
 from datetime import timedelta
 from string import ascii_uppercase
+from urllib.parse import urlencode
+
+from dateutil.relativedelta import relativedelta
 
 from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
+from odoo.tools import format_date
 
 _logger = logging.getLogger(__name__)
 
 SUPERBILL_STATES = [("draft", "Draft"), ("issued", "Issued"), ("cancelled", "Cancelled")]
+# What a client may ask for in the portal: a period of at most this many months, starting
+# at most this many years ago and ending today at the latest.
+REQUEST_MAX_MONTHS = 12
+REQUEST_YEARS_BACK = 2
 
 
 class PracticeSuperbill(models.Model):
@@ -52,6 +60,12 @@ class PracticeSuperbill(models.Model):
         readonly=True,
         help="What an insurer needs that the practice has not recorded yet.",
     )
+    requested_by_client = fields.Boolean(
+        string="Requested by Client",
+        readonly=True,
+        copy=False,
+        help="The client asked for this superbill in the client portal.",
+    )
 
     _sql_constraints = [
         (
@@ -69,6 +83,11 @@ class PracticeSuperbill(models.Model):
                 ON practice_superbill (partner_id, company_id, date_start, date_end)
              WHERE state != 'cancelled'
             """
+        )
+        # Superbills never have an access token (see _portal_ensure_token): void those
+        # made by earlier versions, so no link sent before opens one.
+        self.env.cr.execute(
+            "UPDATE practice_superbill SET access_token = NULL WHERE access_token IS NOT NULL"
         )
 
     @api.depends("partner_id", "date_start", "date_end")
@@ -107,6 +126,60 @@ class PracticeSuperbill(models.Model):
         for superbill in self:
             superbill.access_url = f"/my/superbills/{superbill.id}"
         return result
+
+    # ------------------------------------------------------------------ portal access
+    # A superbill shows diagnoses, a date of birth and a member ID. It opens for its client,
+    # logged in (record rules), and for staff; never through an access token, a signed
+    # chatter link or a signup link, so no forwarded or old email can stand in for a login.
+    def _portal_ensure_token(self):
+        """Override of `portal`: superbills never get an access token. Returns False."""
+        return False
+
+    def get_portal_url(
+        self, suffix=None, report_type=None, download=None, query_string=None, anchor=None
+    ):
+        """Override of `portal`: the address of the superbill's page, without a token."""
+        self.ensure_one()
+        params = {"report_type": report_type, "download": "true" if download else None}
+        query = "&".join(
+            part
+            for part in (
+                urlencode({key: value for key, value in params.items() if value}),
+                (query_string or "").lstrip("&"),
+            )
+            if part
+        )
+        return "".join(
+            (
+                self.access_url,
+                suffix or "",
+                f"?{query}" if query else "",
+                f"#{anchor}" if anchor else "",
+            )
+        )
+
+    def _get_share_url(self, redirect=False, signup_partner=False, pid=None, share_token=True):
+        """Override of `portal`: a shared superbill link is its bare address (or /mail/view
+        with ``redirect``): no access token, no signup token (which lets its holder set the
+        client's password), no chatter signature."""
+        return super()._get_share_url(redirect=redirect, share_token=False)
+
+    @api.model
+    def _get_thread_with_access(self, thread_id, mode="read", **kwargs):
+        """Override of `portal`: only the user's own rights open a superbill's chatter (and
+        the PDFs posted on it), never a token or a signed link."""
+        for key in ("token", "hash", "pid"):
+            kwargs.pop(key, None)
+        return super()._get_thread_with_access(thread_id, mode, **kwargs)
+
+    def _notify_get_recipients_groups(self, message, model_description, msg_vals=None):
+        """Override of `portal`: no "View" button with the client's access token and signup
+        token in emails; a client with a portal account gets the plain link of the portal
+        group, which asks them to log in."""
+        groups = super()._notify_get_recipients_groups(
+            message, model_description, msg_vals=msg_vals
+        )
+        return [group for group in groups if group[0] != "portal_customer"]
 
     # ------------------------------------------------------------------ generation
     @api.model
@@ -185,8 +258,8 @@ class PracticeSuperbill(models.Model):
 
     @api.model
     def _billable_sessions(self, clients, company, date_start, date_end):
-        """Attended, invoiced sessions of ``clients`` in the period (local dates): never
-        missed-session fees."""
+        """Attended, invoiced sessions of ``clients`` in the period (local dates) that are on
+        no live superbill: never missed-session fees, never a session claimed twice."""
         start = company._billing_local_midnight(date_start)
         end = company._billing_local_midnight(date_end + timedelta(days=1))
         return (
@@ -200,36 +273,170 @@ class PracticeSuperbill(models.Model):
                     ("billing_state", "=", "invoiced"),
                     ("start", ">=", start),
                     ("start", "<", end),
+                    ("id", "not in", self.env["practice.superbill.line"]._claimed_sessions()),
                 ],
                 order="start, id",
             )
         )
 
+    # ------------------------------------------------------------------ client requests
     @api.model
     def _request_from_portal(self, client, date_from, date_to):
-        """A client's request: a draft superbill of the period, for staff to issue."""
-        date_from, date_to = fields.Date.to_date(date_from), fields.Date.to_date(date_to)
-        if not date_from or not date_to or date_from > date_to:
-            raise UserError(self.env._("Choose a start date on or before the end date."))
+        """A client asks for a superbill of ``date_from``-``date_to`` (strings from the
+        portal form): a draft for staff to check and issue, with the client's billed
+        sessions that are on no other superbill, and a to-do for staff.
+
+        While the client has an open request (a draft they asked for that staff have not
+        issued), it is widened to the new period: repeated asks never pile up drafts or
+        to-dos. Raises UserError, worded for the client. Returns the requested superbill."""
         company = client.company_id or self.env.company
-        existing = self._find_live(client, company, date_from, date_to)
-        if existing:
-            return existing
+        date_from, date_to = self._request_period(date_from, date_to, company)
+        open_request = self._open_request(client, company)
+        if open_request:
+            return open_request._extend_request(date_from, date_to)
+        self._check_period_free(client, company, date_from, date_to)
         sessions = self._billable_sessions(client, company, date_from, date_to)
         if not sessions:
-            raise UserError(self.env._("There are no billed sessions in that period."))
-        superbill = self._create_for_sessions(client, company, date_from, date_to, sessions)
-        superbill.activity_schedule(
-            "mail.mail_activity_data_todo",
-            summary=self.env._("Client requested a superbill"),
-            note=self.env._("Check it and use “Check and Issue”."),
-            user_id=self.env["practice.billing.run"]._failure_responsible(client).id,
+            raise UserError(self._no_sessions_message(client, date_from, date_to))
+        superbill = self._create_for_sessions(
+            client, company, date_from, date_to, sessions, requested_by_client=True
+        )
+        client._billing_schedule_activity(
+            superbill,
+            self.env._("Client requested a superbill"),
+            self.env._("Check it and use “Check and Issue”."),
+            company,
         )
         return superbill
 
+    @api.model
+    def _request_period(self, date_from, date_to, company):
+        """The dates of a client's request, or a UserError saying which periods they may ask
+        for (at most REQUEST_MAX_MONTHS months, within the last REQUEST_YEARS_BACK years)."""
+        try:
+            start, end = fields.Date.to_date(date_from), fields.Date.to_date(date_to)
+        except (TypeError, ValueError):
+            start = end = None
+        if not start or not end:
+            raise UserError(
+                self.env._("Choose the first and the last day of the period with the calendar.")
+            )
+        today = company._billing_local_date(fields.Datetime.now())
+        earliest = today - relativedelta(years=REQUEST_YEARS_BACK)
+        if not earliest <= start <= end <= today or self._too_long(start, end):
+            raise UserError(
+                self.env._(
+                    "Choose a period of at most %(months)s months, from %(earliest)s at the "
+                    "earliest to today (%(today)s) at the latest, starting on or before the "
+                    "day it ends.",
+                    months=REQUEST_MAX_MONTHS,
+                    earliest=format_date(self.env, earliest),
+                    today=format_date(self.env, today),
+                )
+            )
+        return start, end
+
+    @api.model
+    def _too_long(self, start, end):
+        return end >= start + relativedelta(months=REQUEST_MAX_MONTHS)
+
+    @api.model
+    def _open_request(self, client, company):
+        """The client's request that staff have not issued yet, if any."""
+        return self.search(
+            [
+                ("partner_id", "=", client.id),
+                ("company_id", "=", company.id),
+                ("requested_by_client", "=", True),
+                ("state", "=", "draft"),
+            ],
+            order="id",
+            limit=1,
+        )
+
+    def _extend_request(self, date_from, date_to):
+        """Widen this open request to also cover ``date_from``-``date_to``, with the
+        client's sessions of the wider period that are on no superbill. Returns self."""
+        self.ensure_one()
+        start, end = min(self.date_start, date_from), max(self.date_end, date_to)
+        if self._too_long(start, end):
+            raise UserError(
+                self.env._(
+                    "The practice is preparing the superbill you asked for, from %(start)s to "
+                    "%(end)s. A superbill covers at most %(months)s months: once it is issued, "
+                    "ask for the rest.",
+                    start=format_date(self.env, self.date_start),
+                    end=format_date(self.env, self.date_end),
+                    months=REQUEST_MAX_MONTHS,
+                )
+            )
+        if (start, end) != (self.date_start, self.date_end):
+            self._check_period_free(self.partner_id, self.company_id, start, end)
+        sessions = self._billable_sessions(self.partner_id, self.company_id, start, end)
+        if (start, end) == (self.date_start, self.date_end) and not sessions:
+            return self
+        self.write(
+            {
+                "date_start": start,
+                "date_end": end,
+                "line_ids": [Command.create({"session_id": s.id}) for s in sessions],
+            }
+        )
+        self._message_log(
+            body=self.env._(
+                "The client asked again: the request now covers %(start)s to %(end)s.",
+                start=format_date(self.env, start),
+                end=format_date(self.env, end),
+            )
+        )
+        return self
+
+    @api.model
+    def _check_period_free(self, client, company, start, end):
+        """Raise if the client has a live superbill of exactly this period (one per period)."""
+        if self._find_live(client, company, start, end):
+            raise UserError(
+                self.env._(
+                    "A superbill from %(start)s to %(end)s exists already: issued, or being "
+                    "prepared by the practice. If a session is missing from it, please contact "
+                    "the practice.",
+                    start=format_date(self.env, start),
+                    end=format_date(self.env, end),
+                )
+            )
+
+    @api.model
+    def _no_sessions_message(self, client, start, end):
+        """Why a request of ``start``-``end`` finds nothing to put on a superbill."""
+        on_superbills = self.env["practice.superbill.line"].search_count(
+            [
+                ("superbill_id.partner_id", "=", client.id),
+                ("superbill_state", "!=", "cancelled"),
+                ("date", ">=", start),
+                ("date", "<=", end),
+            ],
+            limit=1,
+        )
+        dates = {"start": format_date(self.env, start), "end": format_date(self.env, end)}
+        if on_superbills:
+            return self.env._(
+                "Your sessions from %(start)s to %(end)s are already on a superbill: issued, "
+                "or being prepared by the practice.",
+                **dates,
+            )
+        return self.env._(
+            "You have no billed sessions from %(start)s to %(end)s. A session can go on a "
+            "superbill once it has been invoiced.",
+            **dates,
+        )
+
     # ------------------------------------------------------------------ pre-flight
     def _preflight_and_issue(self):
-        """Issue complete superbills; leave the others in draft, saying what is missing."""
+        """Issue complete superbills; leave the others in draft, saying what is missing.
+
+        A draft is checked against the data as it is now: its lines are read again from
+        their sessions and the client's diagnoses (staff may have completed them)."""
+        self.filtered(lambda s: s.state == "draft").line_ids._refresh_from_sessions()
         for superbill in self:
             missing = superbill._missing_information()
             if missing:
@@ -274,14 +481,8 @@ class PracticeSuperbill(models.Model):
         return list(OrderedDict.fromkeys(missing))
 
     def _ask_staff_to_complete(self, missing):
-        summary = self.env._("Complete the superbill")
-        if self.activity_ids.filtered(lambda a: a.summary == summary):
-            return
-        self.activity_schedule(
-            "mail.mail_activity_data_todo",
-            summary=summary,
-            note="\n".join(missing),
-            user_id=self.env["practice.billing.run"]._failure_responsible(self.partner_id).id,
+        self.partner_id._billing_schedule_activity(
+            self, self.env._("Complete the superbill"), missing, self.company_id
         )
 
     def action_new_version(self):

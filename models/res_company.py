@@ -90,11 +90,24 @@ class ResCompany(models.Model):
     )
     billing_npi = fields.Char(
         string="Practice NPI",
-        size=10,
         help="The group (type 2) National Provider Identifier printed on superbills.",
     )
     billing_tax_id = fields.Char(
-        string="Tax ID (EIN)", size=10, help="Employer Identification Number, e.g. 12-3456789."
+        string="Tax ID (EIN)", help="Employer Identification Number, e.g. 12-3456789."
+    )
+    billing_payment_term_id = fields.Many2one(
+        "account.payment.term",
+        string="Default Payment Terms",
+        check_company=True,
+        help="Terms of the invoices of clients who have none of their own; without any, an "
+        "invoice is due on its date.",
+    )
+    billing_responsible_user_id = fields.Many2one(
+        "res.users",
+        string="Billing Responsible",
+        domain=[("share", "=", False)],
+        help="Who gets the billing activities (failed billing, incomplete superbills, "
+        "client requests, reminders to make by hand) of clients without a salesperson.",
     )
     billing_default_pos_code = fields.Selection(
         PLACES_OF_SERVICE,
@@ -118,6 +131,29 @@ class ResCompany(models.Model):
             "Late cancellation and no-show fees are a percentage between 0 and 100.",
         ),
     ]
+
+    @api.constrains(
+        "billing_past_due_days", "billing_reminder_interval_days", "billing_reminder_max"
+    )
+    def _check_billing_reminders(self):
+        for company in self:
+            if company.billing_past_due_days < 0:
+                raise ValidationError(
+                    self.env._(
+                        "%(company)s: the days past due before a reminder cannot be negative "
+                        "(%(days)s). Use 0 to remind as soon as an invoice is past due.",
+                        company=company.name,
+                        days=company.billing_past_due_days,
+                    )
+                )
+            if company.billing_reminder_interval_days < 1 or company.billing_reminder_max < 1:
+                raise ValidationError(
+                    self.env._(
+                        "%(company)s: reminders need at least 1 day between them and at least "
+                        "1 reminder per invoice. To stop reminders, turn Past-Due Reminders off.",
+                        company=company.name,
+                    )
+                )
 
     @api.constrains("billing_npi")
     def _check_billing_npi(self):

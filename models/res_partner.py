@@ -1,8 +1,15 @@
+import logging
 from collections import defaultdict
 
+from markupsafe import Markup
+
 from odoo import api, fields, models
+from odoo.exceptions import ValidationError
+from odoo.tools import SQL
 
 from .res_company import DELIVERY_METHODS
+
+_logger = logging.getLogger(__name__)
 
 # Billing data is the practice's business: internal users only, never portal clients.
 STAFF = "base.group_user"
@@ -99,6 +106,20 @@ class ResPartner(models.Model):
         groups=STAFF,
     )
 
+    @api.constrains("billing_birthdate")
+    def _check_billing_birthdate(self):
+        today = fields.Date.context_today(self)
+        for client in self.filtered("billing_birthdate"):
+            if client.billing_birthdate > today:
+                raise ValidationError(
+                    self.env._(
+                        "The date of birth of %(client)s (%(day)s) is in the future. Check "
+                        "the year: insurers reject superbills with it.",
+                        client=client.display_name,
+                        day=client.billing_birthdate,
+                    )
+                )
+
     def _compute_billing_uninvoiced(self):
         sessions = (
             self.env["calendar.event"]
@@ -148,32 +169,93 @@ class ResPartner(models.Model):
         for partner in self:
             partner.billing_past_due_invoice_ids = by_client.get(partner, invoices.browse())
 
-    def _billing_diagnoses_on(self, day):
-        """The client's diagnoses that apply to a session on ``day``, primary first."""
+    def _billing_diagnoses_on(self, day, company):
+        """The client's diagnoses in ``company`` that apply to a session on ``day``, primary
+        first."""
         self.ensure_one()
         return (
             self.sudo()
-            .billing_diagnosis_ids.filtered(lambda d: d.date_start <= day)
+            .billing_diagnosis_ids.filtered(
+                lambda d: d.date_start <= day and d.company_id == company
+            )
             .sorted(lambda d: (d.sequence, d.id))
         )
 
+    # ------------------------------------------------------------------ clients
+    @api.model
+    def _billing_clients(self, company):
+        """The practice's clients: the partners named as client of one of its sessions.
+
+        A database may hold other customers (another business of the company, Odoo's demo
+        companies): statements, reminders and Billing Documents are for these only."""
+        self.env["calendar.event"].flush_model(["billing_client_id", "billing_company_id"])
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT DISTINCT billing_client_id FROM calendar_event
+                 WHERE billing_client_id IS NOT NULL AND billing_company_id = %s
+                """,
+                company.id,
+            )
+        )
+        return self.browse(row[0] for row in self.env.cr.fetchall())
+
+    # ------------------------------------------------------------------ staff
+    def _billing_responsible_user(self, company):
+        """The staff member who handles this client's billing work in ``company``.
+
+        The client's salesperson, else the practice's billing responsible (Settings), else
+        one of its billing managers, else one of its billing users. Only active internal
+        users of that practice qualify: never a portal client, an archived user or the
+        system user. Returns an empty recordset when the practice has nobody.
+        """
+        self.ensure_one()
+        candidates = [
+            self.sudo().user_id,
+            company.sudo().billing_responsible_user_id,
+            self.env.ref("practice_billing.group_billing_manager").sudo().users,
+            self.env.ref("practice_billing.group_billing_user").sudo().users,
+            self.env.ref("base.group_system").sudo().users,
+        ]
+        for users in candidates:
+            staff = users._billing_staff_of(company)
+            if staff:
+                return staff.sorted("id")[:1].sudo(False)
+        return self.env["res.users"]
+
+    def _billing_schedule_activity(self, record, summary, lines, company):
+        """Give staff a to-do on ``record`` about this client, once: a second call with the
+        same summary while the first is open adds nothing. ``lines`` are plain text
+        (names included) shown as separate lines, escaped."""
+        self.ensure_one()
+        record = record.sudo()
+        if record.activity_ids.filtered(lambda activity: activity.summary == summary):
+            return record.activity_ids.browse()
+        note = Markup("<br/>").join(lines if isinstance(lines, list) else [lines])
+        responsible = self._billing_responsible_user(company)
+        if not responsible:
+            # Nobody works in this practice: the chatter keeps it for whoever comes.
+            _logger.warning("%s: no staff to assign “%s” to", record.display_name, summary)
+            record.message_post(body=Markup("<p><b>%s</b></p><p>%s</p>") % (summary, note))
+            return record.activity_ids.browse()
+        return record.activity_schedule(
+            "mail.mail_activity_data_todo", summary=summary, note=note, user_id=responsible.id
+        )
+
     # ------------------------------------------------------------------ delivery
-    def _billing_ask_for_email(self):
+    def _billing_ask_for_email(self, company):
         """Ask staff, once, for the email address this client's documents need."""
-        summary = self.env._("Add an email address")
-        for client in self.sudo():
-            if client.activity_ids.filtered(lambda a: a.summary == summary):
-                continue
-            client.activity_schedule(
-                "mail.mail_activity_data_todo",
-                summary=summary,
-                note=self.env._(
+        for client in self:
+            client._billing_schedule_activity(
+                client,
+                self.env._("Add an email address"),
+                self.env._(
                     "%(client)s receives billing documents by email or in the client portal "
                     "but has no email address. Documents are left to deliver manually until "
                     "one is added.",
                     client=client.display_name,
                 ),
-                user_id=self.env["practice.billing.run"]._failure_responsible(client).id,
+                company,
             )
 
     def _billing_grant_portal_access(self):
@@ -208,15 +290,15 @@ class ResPartner(models.Model):
         return True
 
     def _billing_ask_staff_to_remind(self, invoices):
-        self.activity_schedule(
-            "mail.mail_activity_data_todo",
-            summary=self.env._("Remind client of past-due invoices"),
-            note=self.env._(
+        self._billing_schedule_activity(
+            self,
+            self.env._("Remind client of past-due invoices"),
+            self.env._(
                 "Past due: %(invoices)s. This client receives documents manually (or has no "
                 "email address): contact them about payment.",
                 invoices=", ".join(invoices.mapped("name")),
             ),
-            user_id=self.env["practice.billing.run"]._failure_responsible(self).id,
+            invoices.company_id[:1],
         )
 
     def action_billing_invoice_now(self):

@@ -1,6 +1,6 @@
 import re
 
-from odoo import api, fields, models
+from odoo import SUPERUSER_ID, api, fields, models
 from odoo.exceptions import ValidationError
 
 from .npi import check_npi
@@ -12,13 +12,25 @@ class ResUsers(models.Model):
     _inherit = "res.users"
 
     billing_npi = fields.Char(
-        string="Clinician NPI", size=10, help="Individual (type 1) National Provider Identifier."
+        string="Clinician NPI", help="Individual (type 1) National Provider Identifier."
     )
     billing_license_number = fields.Char(string="License Number")
     billing_taxonomy_code = fields.Char(
-        string="Taxonomy Code", size=10, help="NUCC provider taxonomy code, e.g. 101YM0800X."
+        string="Taxonomy Code", help="NUCC provider taxonomy code, e.g. 101YM0800X."
     )
     billing_credentials = fields.Char(string="Credentials", help="e.g. LCSW, PsyD, LMFT.")
+
+    def _billing_staff_of(self, company):
+        """Those of these users who can take a practice's billing work: active internal
+        users of ``company``, never the system user (nobody reads its activities)."""
+        return self.filtered(
+            lambda user: (
+                user.active
+                and not user.share
+                and user.id != SUPERUSER_ID
+                and company in user.company_ids
+            )
+        )
 
     @api.constrains("billing_npi")
     def _check_billing_npi(self):

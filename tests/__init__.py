@@ -13,3 +13,14 @@ from . import test_statement
 from . import test_billing_documents
 from . import test_portal
 from . import test_ui
+from . import test_portal_superbill_requests
+from . import test_portal_tokens
+from . import test_report_access
+from . import test_billed_once
+from . import test_client_scope
+from . import test_invoice_due_dates
+from . import test_inputs
+from . import test_staff_activities
+from . import test_delivery_failures
+from . import test_roles
+from . import test_access_matrix

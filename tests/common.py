@@ -23,11 +23,14 @@ class PracticeBillingCase(AccountTestInvoicingCommon):
     def setUpClass(cls):
         super().setUpClass()
         cls.env = cls.env(context=dict(cls.env.context, no_mail_to_attendees=True))
+        # Odoo's accounting test user runs the practice: billing roles are granted, never
+        # implied by accounting groups.
+        cls.env.user.groups_id |= cls.env.ref("practice_billing.group_billing_manager")
         cls.company = cls.env.company
         cls.company.partner_id.tz = "America/New_York"
         # The database's demo practice bills automatically; the tests' practice stands alone.
         cls.env["res.company"].sudo().search([("id", "!=", cls.company.id)]).write(
-            {"billing_auto_invoice": False}
+            {"billing_auto_invoice": False, "billing_past_due_reminder": False}
         )
         cls.clinician = new_test_user(
             cls.env, login="clinician", name="Maya Chen", groups="base.group_user"
@@ -175,6 +178,8 @@ class PracticeHttpCase(HttpCase):
                 "street": "12 Elm Street",
                 "city": "Portland",
                 "billing_auto_invoice": True,
+                # Invoices of the 1st are due on the 31st: not past due within the month.
+                "billing_payment_term_id": self.env.ref("account.account_payment_term_30days").id,
             }
         )
         self.env["account.chart.template"].try_loading("generic_coa", company=company)

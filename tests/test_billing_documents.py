@@ -235,7 +235,7 @@ class TestBillingDocuments(PracticeHttpCase):
                 new_test_user(
                     self.env,
                     login=login,
-                    groups="practice_billing.group_billing_user",
+                    groups="practice_billing.group_billing_manager",
                     company_id=company.id,
                     company_ids=[Command.set(company.ids)],
                 )

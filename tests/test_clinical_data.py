@@ -83,14 +83,19 @@ class TestDiagnoses(PracticeBillingCase):
     def test_diagnoses_apply_from_their_date_primary_first(self):
         later = self._diagnose("F32.1", start="2026-11-10", sequence=1)
         earlier = self._diagnose("F41.1", start="2026-06-01", sequence=2)
-        self.assertEqual(self.client_jane._billing_diagnoses_on(date(2026, 11, 2)), earlier)
         self.assertEqual(
-            self.client_jane._billing_diagnoses_on(date(2026, 11, 10)), later | earlier
+            self.client_jane._billing_diagnoses_on(date(2026, 11, 2), self.company), earlier
         )
         self.assertEqual(
-            self.client_jane._billing_diagnoses_on(date(2026, 11, 10))[0], later, "primary first"
+            self.client_jane._billing_diagnoses_on(date(2026, 11, 10), self.company),
+            later | earlier,
         )
-        self.assertFalse(self.client_jane._billing_diagnoses_on(date(2026, 5, 31)))
+        self.assertEqual(
+            self.client_jane._billing_diagnoses_on(date(2026, 11, 10), self.company)[0],
+            later,
+            "primary first",
+        )
+        self.assertFalse(self.client_jane._billing_diagnoses_on(date(2026, 5, 31), self.company))
 
     def test_only_billing_managers_read_diagnoses(self):
         diagnosis = self._diagnose("F41.1")

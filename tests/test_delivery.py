@@ -137,6 +137,8 @@ class TestPastDueReminders(PracticeBillingCase, MockEmail):
         cls.immediate = cls.env.ref("account.account_payment_term_immediate")
 
     def _invoice(self, client, day, amount=150.0):
+        # Reminders are for the practice's clients: someone who had a session.
+        self._create_session(client, "2026-01-05 15:00:00", billing_attendance="cancelled")
         invoice = self.init_invoice(
             "out_invoice", partner=client, invoice_date=day, amounts=[amount], taxes=[]
         )

@@ -150,7 +150,7 @@ class TestSuperbillGeneration(CompletePracticeCase):
         self.company.billing_npi = "1245319599"
         self.clinician.billing_npi = "1234567893"
         self.client_jane.billing_insurance_member_id = "W1"
-        superbill.line_ids.cpt_code = "90837"
+        self.service_53.billing_cpt_code = "90837"
         superbill.action_preflight()
         self.assertEqual(superbill.state, "issued")
 
@@ -164,6 +164,28 @@ class TestSuperbillGeneration(CompletePracticeCase):
         self.assertEqual(
             superbill.missing_info, "A diagnosis of Jane Doe dated on or before 2026-11-02."
         )
+
+    def test_a_draft_is_fixed_in_place_once_the_diagnosis_is_recorded(self):
+        self.anxiety.unlink()
+        self._create_session(self.client_jane, "2026-11-02 15:00:00")
+        self._cron("2026-12-01 06:00:00")
+        superbill = self._superbills()
+        self.assertEqual(superbill.state, "draft")
+        self.assertIn("A diagnosis of Jane Doe", superbill.missing_info)
+        # Staff add the missing diagnosis, then "Check and Issue".
+        self.env["practice.client.diagnosis"].create(
+            {
+                "partner_id": self.client_jane.id,
+                "code": "F43.23",
+                "description": "Adjustment disorder with mixed anxiety and depressed mood",
+                "date_start": "2026-10-15",
+            }
+        )
+        superbill.action_preflight()
+        self.assertEqual(superbill.state, "issued", superbill.missing_info)
+        self.assertFalse(superbill.missing_info)
+        self.assertEqual(superbill.line_ids.diagnosis_ids.mapped("code"), ["F43.23"])
+        self.assertEqual(superbill.line_ids.diagnosis_pointers, "A")
 
     def test_diagnosis_pointers_follow_the_session_dates(self):
         depression = self.env["practice.client.diagnosis"].create(
@@ -252,9 +274,9 @@ class TestSuperbillAndStatementDelivery(CompletePracticeCase, MockEmail):
             self.assertFalse(notice["attachments"])
             for clinical in ("F41.1", "anxiety", "90837", "Psychotherapy"):
                 self.assertNotIn(clinical, notice["body"])
-        self.assertIn(
-            f"/my/superbills/{superbill.id}?access_token=", " ".join(m["body"] for m in notices)
-        )
+        # A superbill opens after logging in: its link carries no access token.
+        [superbill_notice] = [m for m in notices if f"/my/superbills/{superbill.id}" in m["body"]]
+        self.assertNotIn("access_token", superbill_notice["body"])
         self.assertEqual(superbill.billing_delivery_state, "sent")
         self.assertEqual(statement.billing_delivery_state, "sent")
 

@@ -48,6 +48,13 @@ class PracticeBillingGenerate(models.TransientModel):
         self.ensure_one()
         if self.date_from > self.date_until:
             raise UserError(self.env._("The period starts after it ends: check the two dates."))
+        if self.generate_superbills and not self.env["practice.superbill"].has_access("create"):
+            raise UserError(
+                self.env._(
+                    "Superbills carry clients' diagnoses: only a Billing Manager can make them. "
+                    "Untick Superbills, or ask a Billing Manager."
+                )
+            )
         run = self.env["practice.billing.run"].browse()
         if self.generate_invoices:
             cutoff = self.company_id._billing_local_midnight(self.date_until + timedelta(days=1))
@@ -80,11 +87,8 @@ class PracticeBillingGenerate(models.TransientModel):
         return superbills
 
     def _generate_statements(self):
-        if not self.partner_ids:
-            run = self.env["practice.billing.run"].new({"company_id": self.company_id.id})
-            return run._generate_statements(self.date_until)
-        statements = self.env["practice.statement"]._generate(
-            self.partner_ids, self.date_until, self.company_id
-        )
+        Statement = self.env["practice.statement"]
+        clients = self.partner_ids or Statement._clients_to_state(self.company_id)
+        statements = Statement._generate(clients, self.date_until, self.company_id)
         statements._billing_deliver()
         return statements
