@@ -1,0 +1,231 @@
+import json
+from datetime import datetime
+from unittest.mock import patch
+from urllib.parse import urlencode
+
+from psycopg2 import OperationalError
+from psycopg2.errors import SerializationFailure
+
+from odoo import Command
+from odoo.exceptions import AccessError
+from odoo.tests import new_test_user, tagged
+
+from odoo.addons.base.models.assetsbundle import AssetsBundle
+from odoo.addons.practice_billing.models.ir_actions_report import ASSET_STYLESHEET
+
+from . import test_portal
+from .common import PracticeHttpCase
+
+SUPERBILL = "practice_billing.report_superbill"
+STATEMENT = "practice_billing.report_statement"
+INVOICE = "account.report_invoice"
+# Over HTTP in test mode Odoo answers HTML instead of a PDF unless asked to really render.
+FORCE_RENDERING = json.dumps({"force_report_rendering": True})
+
+
+@tagged("-at_install", "post_install")
+class TestReportAccess(PracticeHttpCase):
+    """A report URL may name any records: it answers only those the requesting user may read.
+
+    Two clients with issued (hence kept) superbills, statements and invoices; each request
+    mixes what the user may see with what they may not, on every report path.
+    """
+
+    _portal_client = test_portal.TestClientPortal._portal_client
+
+    def setUp(self):
+        super().setUp()
+        self._record_provider_identifiers()
+        self.jane_user = self._portal_client("jane_portal", "Jane Doe")
+        self.marcus_user = self._portal_client("marcus_portal", "Marcus Webb")
+        self.jane, self.marcus = self.jane_user.partner_id, self.marcus_user.partner_id
+        self.env["practice.billing.run"]._run_due_period(self.company, datetime.now())
+        self.superbills = self._of_clients("practice.superbill")
+        self.statements = self._of_clients("practice.statement")
+        self.invoices = self._of_clients("account.move", [("move_type", "=", "out_invoice")])
+        self.assertEqual(set(self.superbills.mapped("state")), {"issued"})
+        self.assertTrue(all(superbill._frozen_pdf() for superbill in self.superbills))
+
+    def _of_clients(self, model, domain=()):
+        """[Jane's, Marcus's] record of ``model``, one each."""
+        records = [
+            self.env[model].search([*domain, ("partner_id", "=", client.id)])
+            for client in (self.jane, self.marcus)
+        ]
+        self.assertEqual([len(record) for record in records], [1, 1], model)
+        return records[0] | records[1]
+
+    @staticmethod
+    def _secrets(*clients):
+        return [secret for c in clients for secret in (c.name, c.billing_insurance_member_id)]
+
+    def _responses(self, report_name, records):
+        """{path kind: response} of /report/pdf, /report/download and /report/html."""
+        path = f"/report/pdf/{report_name}/{','.join(map(str, records.ids))}"
+        download = {"data": json.dumps([path, "qweb-pdf"]), "context": FORCE_RENDERING}
+        return {
+            "pdf": self.url_open(f"{path}?{urlencode({'context': FORCE_RENDERING})}"),
+            "download": self.url_open(f"/report/download?{urlencode(download)}"),
+            "html": self.url_open(path.replace("/report/pdf/", "/report/html/")),
+        }
+
+    def _text(self, response, name):
+        if response.content.startswith(b"%PDF"):
+            return self._pdf_text(response.content, name)[0]
+        return response.text
+
+    def _assert_refused(self, report_name, records, secrets):
+        for kind, response in self._responses(report_name, records).items():
+            label = f"{report_name} {records.ids} by {kind}"
+            text = self._text(response, f"refused-{kind}.pdf")
+            self.assertFalse(response.content.startswith(b"%PDF"), label)
+            if kind == "download":
+                # Odoo's download route answers its errors as JSON, with status 200.
+                self.assertIn("Odoo Server Error", text, label)
+            else:
+                self.assertNotEqual(response.status_code, 200, label)
+            for secret in secrets:
+                self.assertNotIn(secret, text, label)
+
+    def _assert_printed(self, report_name, records, expected, kinds=("pdf", "download", "html")):
+        for kind, response in self._responses(report_name, records).items():
+            if kind not in kinds:
+                continue
+            label = f"{report_name} {records.ids} by {kind}"
+            self.assertEqual(response.status_code, 200, label)
+            if kind != "html":
+                self.assertTrue(response.content.startswith(b"%PDF"), label)
+            text = self._text(response, f"printed-{kind}.pdf")
+            for value in expected:
+                self.assertIn(value, text, label)
+
+    # ------------------------------------------------------------------ A. report access
+    def test_client_gets_nothing_of_another_client(self):
+        self.authenticate("jane_portal", "jane_portal")
+        self._assert_refused(SUPERBILL, self.superbills, self._secrets(self.marcus))
+        self._assert_refused(STATEMENT, self.statements, self._secrets(self.marcus))
+        # Their own superbill still prints, from the PDF kept at issue (its HTML is not
+        # theirs to render: it reads the diagnosis pointers; the portal renders it as
+        # superuser after its own check).
+        own = self.superbills.filtered(lambda s: s.partner_id == self.jane)
+        self._assert_printed(SUPERBILL, own, self._secrets(self.jane), kinds=("pdf", "download"))
+
+    def test_employee_without_billing_rights_gets_nothing(self):
+        new_test_user(self.env, login="front_desk", groups="base.group_user")
+        self.authenticate("front_desk", "front_desk")
+        secrets = self._secrets(self.jane, self.marcus)
+        self._assert_refused(SUPERBILL, self.superbills, secrets)
+        self._assert_refused(STATEMENT, self.statements, secrets)
+
+    def test_billing_user_gets_no_superbill_but_prints_statements_and_invoices(self):
+        new_test_user(self.env, login="biller", groups="practice_billing.group_billing_user")
+        self.authenticate("biller", "biller")
+        self._assert_refused(SUPERBILL, self.superbills, self._secrets(self.jane, self.marcus))
+        names = [self.jane.name, self.marcus.name]
+        self._assert_printed(STATEMENT, self.statements, names)
+        self._assert_printed(INVOICE, self.invoices, [*names, *self.invoices.mapped("name")])
+
+    def test_staff_of_another_practice_get_nothing(self):
+        lakeside = self.env["res.company"].create({"name": "Lakeside Counseling"})
+        new_test_user(
+            self.env,
+            login="lakeside_manager",
+            groups="practice_billing.group_billing_manager",
+            company_id=lakeside.id,
+            company_ids=[Command.set(lakeside.ids)],
+        )
+        self.authenticate("lakeside_manager", "lakeside_manager")
+        secrets = self._secrets(self.jane, self.marcus)
+        self._assert_refused(SUPERBILL, self.superbills, secrets)
+        self._assert_refused(STATEMENT, self.statements, secrets)
+        self._assert_refused(INVOICE, self.invoices, secrets)
+
+    def test_exports_render_only_what_the_user_may_read(self):
+        """Billing Documents' exports and freezing render through _billing_render_each."""
+        Report = self.env["ir.actions.report"].with_user(self.jane_user)
+        with self.assertRaises(AccessError):
+            Report._billing_render_each(
+                "practice_billing.action_report_superbill", self.superbills.ids
+            )
+        # The billing run, as superuser, keeps rendering them.
+        pdfs = (
+            self.env["ir.actions.report"]
+            .sudo()
+            ._billing_render_each("practice_billing.action_report_superbill", self.superbills.ids)
+        )
+        self.assertEqual(sorted(pdfs), sorted(self.superbills.ids))
+
+    # ------------------------------------------------------------------ B. report styles
+    def _forget_report_styles(self):
+        """As on a new database or after an upgrade: no report style bundle is stored yet."""
+        self.env["ir.attachment"].sudo().search(
+            [("url", "=like", "/web/assets/%"), ("name", "=like", "web.report_assets%")]
+        ).unlink()
+
+    def _print_statements(self):
+        return (
+            self.env["ir.actions.report"]
+            .with_context(force_report_rendering=True)
+            ._render_qweb_pdf("practice_billing.action_report_statement", self.statements.ids)[0]
+        )
+
+    def _styled(self, pdf, name):
+        """A styled first page (the report's CSS was inlined)."""
+        text, _fonts = self._pdf_text(pdf, name)
+        self.assertIn(self.jane.name, text)
+        self._assert_looks_printed(self._rasterize(name))
+
+    def test_first_print_stores_no_style_bundle_in_the_printing_transaction(self):
+        self._forget_report_styles()
+        Attachment = type(self.env["ir.attachment"])
+        create = Attachment.create
+        created = []
+
+        def spy(attachments, vals_list):
+            records = create(attachments, vals_list)
+            created.extend((records.env.cr, url) for url in records.mapped("url") if url)
+            return records
+
+        with patch.object(Attachment, "create", spy):
+            pdf = self._print_statements()
+        self._styled(pdf, "first-print.pdf")
+        in_printing = [url for cr, url in created if cr is self.env.cr]
+        self.assertFalse(in_printing, "the printing transaction wrote a style bundle")
+        # Under tests a transaction of its own is a savepoint of the test's: it shows here.
+        stored = [url for cr, url in created if cr is not self.env.cr]
+        self.assertTrue(stored, "the bundle is stored, by a transaction of its own")
+
+    def test_print_survives_a_concurrent_build_of_the_style_bundle(self):
+        """Another request building the same bundle makes the build fail with a
+        serialization failure: the build is retried, the print never fails for it."""
+        self._forget_report_styles()
+        css = AssetsBundle.css
+        clashes = []
+
+        def clash_once(bundle):
+            if not clashes:
+                clashes.append(bundle.name)
+                raise SerializationFailure("could not serialize access due to concurrent update")
+            return css(bundle)
+
+        with patch.object(AssetsBundle, "css", clash_once):
+            pdf = self._print_statements()
+        self.assertTrue(clashes)
+        self._styled(pdf, "concurrent-build.pdf")
+
+    def test_styles_when_no_transaction_can_store_them(self):
+        """Compiled for this print only; if they do not compile, the <link> stays."""
+        self._forget_report_styles()
+        unavailable = OperationalError("connection pool exhausted")
+        with patch.object(AssetsBundle, "css", side_effect=unavailable):
+            pdf = self._print_statements()
+            self._styled(pdf, "compiled-here.pdf")
+            html = self.env["ir.actions.report"]._render_qweb_html(
+                "practice_billing.action_report_statement", self.statements.ids
+            )[0]
+            with patch.object(AssetsBundle, "preprocess_css", side_effect=unavailable):
+                inlined = self.env["ir.actions.report"]._billing_inline_stylesheets(html.decode())
+        self.assertFalse(
+            self.env["ir.attachment"].search([("name", "=like", "web.report_assets%")])
+        )
+        self.assertTrue(ASSET_STYLESHEET.search(inlined), "the <link> stays as it was")
