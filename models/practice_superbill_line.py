@@ -77,8 +77,46 @@ class PracticeSuperbillLine(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
+        # Before anything is read from the sessions (under sudo, below): a line names one of
+        # its own client's sessions of its own practice, never anyone else's.
+        for vals in vals_list:
+            self._check_session_of_superbill(vals.get("superbill_id"), vals.get("session_id"))
         self._check_sessions_unclaimed([vals.get("session_id") for vals in vals_list])
         return super().create(vals_list)
+
+    def write(self, vals):
+        if "session_id" in vals or "superbill_id" in vals:
+            for line in self:
+                self._check_session_of_superbill(
+                    vals.get("superbill_id", line.superbill_id.id),
+                    vals.get("session_id", line.session_id.id),
+                )
+        return super().write(vals)
+
+    @api.model
+    def _check_session_of_superbill(self, superbill_id, session_id):
+        """Refuse a session that is not an attended, invoiced session of the superbill's
+        client in the superbill's practice. The message names nothing of that session: the
+        caller may not be allowed to read it."""
+        superbill = self.env["practice.superbill"].sudo().browse(superbill_id)
+        session = self.env["calendar.event"].sudo().browse(session_id)
+        if not (superbill and session):
+            return
+        if not (
+            session.billing_company_id == superbill.company_id
+            and session.billing_client_id.commercial_partner_id
+            == superbill.partner_id.commercial_partner_id
+            and session.billing_attendance == "attended"
+            and session.billing_invoice_state in ("draft", "posted")
+        ):
+            raise ValidationError(
+                self.env._(
+                    "A superbill of %(client)s lists only %(client)s's attended, invoiced "
+                    "sessions of %(practice)s.",
+                    client=superbill.partner_id.display_name,
+                    practice=superbill.company_id.name,
+                )
+            )
 
     @api.model
     def _check_sessions_unclaimed(self, session_ids):
@@ -87,6 +125,10 @@ class PracticeSuperbillLine(models.Model):
         taken = self.sudo().search(
             [("session_id", "in", session_ids), ("superbill_state", "!=", "cancelled")], limit=1
         )
+        if taken and not taken.superbill_id.with_env(self.env).has_access("read"):
+            raise ValidationError(
+                self.env._("One of these sessions is already on another live superbill.")
+            )
         if taken:
             raise ValidationError(
                 self.env._(

@@ -41,6 +41,12 @@ class ResConfigSettings(models.TransientModel):
     billing_default_pos_code = fields.Selection(
         related="company_id.billing_default_pos_code", readonly=False
     )
+    billing_payment_term_id = fields.Many2one(
+        related="company_id.billing_payment_term_id", readonly=False
+    )
+    billing_responsible_user_id = fields.Many2one(
+        related="company_id.billing_responsible_user_id", readonly=False
+    )
     # The practice's clock: billing periods start at midnight in this time zone.
     billing_practice_tz = fields.Selection(
         related="company_id.partner_id.tz", string="Practice Time Zone", readonly=False

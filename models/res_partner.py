@@ -11,6 +11,9 @@ from .res_company import DELIVERY_METHODS
 
 _logger = logging.getLogger(__name__)
 
+# Health and insurance information (date of birth, insurer, member ID, who seeks
+# reimbursement): the practice's billing staff only, not every employee.
+BILLING_STAFF = "practice_billing.group_billing_user"
 # Billing data is the practice's business: internal users only, never portal clients.
 STAFF = "base.group_user"
 
@@ -32,7 +35,7 @@ class ResPartner(models.Model):
     billing_needs_superbill = fields.Boolean(
         string="Needs Superbills",
         help="The client pays out of pocket and seeks reimbursement from their insurer.",
-        groups=STAFF,
+        groups=BILLING_STAFF,
     )
     billing_superbill_diagnosis_detail = fields.Selection(
         [("code_description", "Code and description"), ("code", "Code only")],
@@ -41,22 +44,22 @@ class ResPartner(models.Model):
         required=True,
         help="Privacy option: print diagnoses on this client's superbills with their "
         "description, or as codes only.",
-        groups=STAFF,
+        groups=BILLING_STAFF,
     )
     billing_legal_name = fields.Char(
         string="Legal Name",
         help="Name on insurance documents, when it differs from the name the practice uses.",
-        groups=STAFF,
+        groups=BILLING_STAFF,
     )
-    billing_birthdate = fields.Date(string="Date of Birth", groups=STAFF)
-    billing_insurance_payer = fields.Char(string="Insurance Company", groups=STAFF)
-    billing_insurance_member_id = fields.Char(string="Member ID", groups=STAFF)
-    billing_insurance_group_number = fields.Char(string="Group Number", groups=STAFF)
+    billing_birthdate = fields.Date(string="Date of Birth", groups=BILLING_STAFF)
+    billing_insurance_payer = fields.Char(string="Insurance Company", groups=BILLING_STAFF)
+    billing_insurance_member_id = fields.Char(string="Member ID", groups=BILLING_STAFF)
+    billing_insurance_group_number = fields.Char(string="Group Number", groups=BILLING_STAFF)
     billing_insured_relationship = fields.Selection(
         [("self", "Self"), ("spouse", "Spouse"), ("child", "Child"), ("other", "Other")],
         string="Relationship to Insured",
         default="self",
-        groups=STAFF,
+        groups=BILLING_STAFF,
     )
     # Health information: billing managers only (the model's access rights say so too).
     billing_diagnosis_ids = fields.One2many(
@@ -120,11 +123,19 @@ class ResPartner(models.Model):
                     )
                 )
 
+    @api.depends_context("allowed_company_ids")
     def _compute_billing_uninvoiced(self):
         sessions = (
             self.env["calendar.event"]
             .sudo()
-            .search([("billing_client_id", "in", self.ids), ("billing_state", "=", "uninvoiced")])
+            .search(
+                [
+                    ("billing_client_id", "in", self.ids),
+                    ("billing_state", "=", "uninvoiced"),
+                    # The practices the user works in: never another practice's sessions.
+                    ("billing_company_id", "in", self.env.companies.ids),
+                ]
+            )
         )
         amount, count = defaultdict(float), defaultdict(int)
         for session in sessions:
@@ -201,12 +212,14 @@ class ResPartner(models.Model):
         return self.browse(row[0] for row in self.env.cr.fetchall())
 
     # ------------------------------------------------------------------ staff
-    def _billing_responsible_user(self, company):
+    def _billing_responsible_user(self, company, record=None):
         """The staff member who handles this client's billing work in ``company``.
 
         The client's salesperson, else the practice's billing responsible (Settings), else
-        one of its billing managers, else one of its billing users. Only active internal
-        users of that practice qualify: never a portal client, an archived user or the
+        one of its billing managers, else one of its billing users, else an administrator.
+        Only active internal users of that practice qualify, who may read ``record`` (the
+        document the work is about: a superbill's to-do goes to a Billing Manager, never to
+        a front-desk user who may not see it): never a portal client, an archived user or the
         system user. Returns an empty recordset when the practice has nobody.
         """
         self.ensure_one()
@@ -219,6 +232,8 @@ class ResPartner(models.Model):
         ]
         for users in candidates:
             staff = users._billing_staff_of(company)
+            if record is not None:
+                staff = staff.filtered(lambda user: record.with_user(user).has_access("read"))
             if staff:
                 return staff.sorted("id")[:1].sudo(False)
         return self.env["res.users"]
@@ -232,7 +247,7 @@ class ResPartner(models.Model):
         if record.activity_ids.filtered(lambda activity: activity.summary == summary):
             return record.activity_ids.browse()
         note = Markup("<br/>").join(lines if isinstance(lines, list) else [lines])
-        responsible = self._billing_responsible_user(company)
+        responsible = self._billing_responsible_user(company, record)
         if not responsible:
             # Nobody works in this practice: the chatter keeps it for whoever comes.
             _logger.warning("%s: no staff to assign “%s” to", record.display_name, summary)

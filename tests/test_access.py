@@ -13,12 +13,14 @@ class TestAccess(PracticeBillingCase):
         super().setUpClass()
         cls._create_people()
 
-    def test_invoicing_groups_imply_the_billing_groups(self):
+    def test_billing_groups_imply_invoicing_not_the_reverse(self):
+        """Billing staff handle invoices; an accountant is not entitled to clients' health
+        information, so Odoo's accounting groups grant no billing role."""
         invoicing = new_test_user(self.env, login="inv", groups="account.group_account_invoice")
-        self.assertTrue(invoicing.has_group("practice_billing.group_billing_user"))
-        self.assertFalse(invoicing.has_group("practice_billing.group_billing_manager"))
+        self.assertFalse(invoicing.has_group("practice_billing.group_billing_user"))
         adviser = new_test_user(self.env, login="adv", groups="account.group_account_manager")
-        self.assertTrue(adviser.has_group("practice_billing.group_billing_manager"))
+        self.assertFalse(adviser.has_group("practice_billing.group_billing_manager"))
+        self.assertTrue(self.billing_user.has_group("account.group_account_invoice"))
         self.assertTrue(self.billing_manager.has_group("practice_billing.group_billing_user"))
         self.assertFalse(self.billing_user.has_group("practice_billing.group_billing_manager"))
 

@@ -1,5 +1,7 @@
-from odoo.exceptions import AccessError
+from odoo import Command
+from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import new_test_user, tagged
+from odoo.tools.safe_eval import safe_eval
 
 from .common import PracticeBillingCase
 
@@ -162,6 +164,50 @@ class TestAccessMatrix(PracticeBillingCase):
                     except AccessError:
                         printed = False
                     self.assertEqual(printed, role in allowed)
+
+    def test_a_superbill_lists_only_its_own_clients_sessions(self):
+        """Another practice cannot pull this practice's session (and so its diagnoses) into a
+        superbill of its own, nor can one client's superbill list another's session."""
+        other_manager = self.users["other_practice_manager"]
+        other_company = other_manager.company_id
+        Superbill = self.env["practice.superbill"].with_user(other_manager)
+        for company, client in ((other_company, self.jane), (self.company, self.client_marcus)):
+            with self.subTest(practice=company.name, client=client.name):
+                superbills = (
+                    Superbill if company == other_company else self.env["practice.superbill"]
+                )
+                with self.assertRaisesRegex(ValidationError, "lists only") as refused:
+                    superbills.with_company(company).create(
+                        {
+                            "partner_id": client.id,
+                            "company_id": company.id,
+                            "date_start": "2026-11-01",
+                            "date_end": "2026-11-30",
+                            "line_ids": [Command.create({"session_id": self.session.id})],
+                        }
+                    )
+                self.assertNotIn(
+                    "Jane Portal", str(refused.exception) if client != self.jane else ""
+                )
+
+    def test_a_client_of_the_practice_is_hidden_from_another_practice(self):
+        """A contact that belongs to the practice (company set, as Billing > Clients makes
+        them) is invisible to another practice; a shared contact (no company) is Odoo's
+        shared address book, name and insurance included (README)."""
+        other_manager = self.users["other_practice_manager"]
+        self.jane.company_id = self.company
+        with self.assertRaises(AccessError):
+            self.jane.with_user(other_manager).read(["name", "billing_insurance_member_id"])
+        action = self.env.ref("practice_billing.action_billing_clients")
+        context = safe_eval(action.context, {"allowed_company_ids": self.company.ids})
+        self.assertEqual(context["default_company_id"], self.company.id)
+
+    def test_health_fields_of_a_client_are_for_billing_staff(self):
+        for role in ("employee", "portal_other"):
+            with self.subTest(role=role), self.assertRaises(AccessError):
+                self.jane.with_user(self.users[role]).read(
+                    ["billing_birthdate", "billing_insurance_member_id"]
+                )
 
     def test_session_billing_fields_are_for_staff_of_the_practice(self):
         fields = ["billing_fee", "billing_client_id", "billing_state"]

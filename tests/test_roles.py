@@ -1,7 +1,7 @@
 from freezegun import freeze_time
 
 from odoo.exceptions import UserError
-from odoo.tests import new_test_user, tagged
+from odoo.tests import tagged
 from odoo.tools.safe_eval import safe_eval
 
 from .common import PracticeBillingCase
@@ -162,11 +162,3 @@ class TestRoles(PracticeBillingCase):
         )
         with self.assertRaisesRegex(UserError, "only a Billing Manager"):
             superbills.action_generate()
-
-    def test_invoicing_does_not_grant_health_information(self):
-        accountant = new_test_user(
-            self.env, login="accountant", groups="account.group_account_manager"
-        )
-        self.assertFalse(accountant.has_group("practice_billing.group_billing_manager"))
-        self.assertFalse(accountant.has_group("practice_billing.group_billing_user"))
-        self.assertTrue(self.billing_user.has_group("account.group_account_invoice"))

@@ -61,6 +61,25 @@ class TestStaffActivities(PracticeBillingCase):
         self.assertEqual(superbill.state, "draft")
         self.assertEqual(superbill.activity_ids.user_id, self.billing_manager)
 
+    def test_a_superbill_to_do_goes_to_someone_who_may_read_it(self):
+        """The client's salesperson works the front desk (no superbills): the incomplete
+        superbill's to-do goes to a Billing Manager instead."""
+        self.client_jane.user_id = self.billing_user
+        self.company.write({"billing_auto_superbill": True})
+        self.client_jane.billing_needs_superbill = True
+        self._create_session(self.client_jane, "2026-11-02 15:00:00")
+        self._cron("2026-12-01 06:00:00")
+        superbill = self.env["practice.superbill"].search(
+            [("partner_id", "=", self.client_jane.id)]
+        )
+        self.assertEqual(superbill.activity_ids.user_id, self.billing_manager)
+        seen = (
+            self.env["mail.activity"]
+            .with_user(self.billing_user)
+            .search([("res_model", "=", "practice.superbill")])
+        )
+        self.assertFalse(seen)
+
     @freeze_time("2026-11-27 12:00:00")
     def test_names_are_text_in_activity_notes(self):
         client = self._create_client(
