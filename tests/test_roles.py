@@ -73,7 +73,9 @@ class TestRoles(PracticeBillingCase):
             lambda m: m.action and m.action._name == "ir.actions.act_window"
         ):
             action = menu.action.sudo()
-            context = safe_eval(action.context or "{}", {"uid": user.id})
+            # As the web client evaluates it: with the user's context.
+            user_context = {"uid": user.id, "allowed_company_ids": user.company_ids.ids}
+            context = safe_eval(action.context or "{}", user_context)
             Model = self.env[action.res_model].with_user(user).with_context(**context)
             for view_type in action.view_mode.split(","):
                 if view_type not in ("list", "form", "kanban", "calendar"):
@@ -87,7 +89,7 @@ class TestRoles(PracticeBillingCase):
                 }
                 spec = self._spec(Model._name, fields_info, models_info)
                 records = Model.web_search_read(
-                    safe_eval(action.domain or "[]", {"uid": user.id}), spec, limit=5
+                    safe_eval(action.domain or "[]", user_context), spec, limit=5
                 )
                 if view_type == "form" and records["records"]:
                     Model.browse(records["records"][0]["id"]).web_read(spec)
