@@ -2,9 +2,6 @@ from odoo import fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL
 
-# Invoice states in which a line bills its session (a cancelled invoice frees it).
-LIVE_STATES = ("draft", "posted")
-
 
 class AccountMoveLine(models.Model):
     _inherit = "account.move.line"
@@ -46,7 +43,7 @@ class AccountMoveLine(models.Model):
         for line in self.filtered("billing_session_id"):
             session = line.billing_session_id.sudo()
             other = session.billing_invoice_line_id
-            if other and other != line and other.parent_state in LIVE_STATES:
+            if other != line and session._billing_billed():
                 raise UserError(
                     self.env._(
                         "%(invoice)s cannot be used again: its session on %(day)s for "
@@ -60,12 +57,18 @@ class AccountMoveLine(models.Model):
                 )
 
     def _billing_link_sessions(self):
-        """Point each line's session at it, in one statement, unless already linked.
+        """Point each line's session at it, in one statement, unless already linked (the
+        billing run links its lines before posting: posting them finds nothing to do).
 
         Written in SQL rather than through calendar.event.write(), which would cost a few
         queries per session in a run; the ORM cache is invalidated accordingly. The stored
         related billing_invoice_state is set in the same statement."""
-        lines = self.filtered("billing_session_id")
+        lines = self.filtered(
+            lambda line: (
+                line.billing_session_id
+                and line.billing_session_id.sudo().billing_invoice_line_id != line
+            )
+        )
         if not lines:
             return
         self.env.flush_all()

@@ -383,6 +383,18 @@ class CalendarEvent(models.Model):
                 changed.append(name)
         return changed
 
+    def _billing_session_of(self, superbill):
+        """Whether this session may be on ``superbill``: attended, invoiced, of its client
+        in its practice."""
+        self.ensure_one()
+        return (
+            self.billing_company_id == superbill.company_id
+            and self.billing_client_id.commercial_partner_id
+            == superbill.partner_id.commercial_partner_id
+            and self.billing_attendance == "attended"
+            and bool(self._billing_billed())
+        )
+
     def _billing_check_not_billed(self, vals=None):
         """Refuse changes to what an invoice bills; ``vals=None`` means deletion."""
         for session in self._billing_billed():

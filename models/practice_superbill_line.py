@@ -79,36 +79,45 @@ class PracticeSuperbillLine(models.Model):
     def create(self, vals_list):
         # Before anything is read from the sessions (under sudo, below): a line names one of
         # its own client's sessions of its own practice, never anyone else's.
-        for vals in vals_list:
-            self._check_session_of_superbill(vals.get("superbill_id"), vals.get("session_id"))
+        self._check_sessions_of_superbills(
+            [(vals.get("superbill_id"), vals.get("session_id")) for vals in vals_list]
+        )
         self._check_sessions_unclaimed([vals.get("session_id") for vals in vals_list])
         return super().create(vals_list)
 
     def write(self, vals):
         if "session_id" in vals or "superbill_id" in vals:
-            for line in self:
-                self._check_session_of_superbill(
-                    vals.get("superbill_id", line.superbill_id.id),
-                    vals.get("session_id", line.session_id.id),
-                )
+            self._check_sessions_of_superbills(
+                [
+                    (
+                        vals.get("superbill_id", line.superbill_id.id),
+                        vals.get("session_id", line.session_id.id),
+                    )
+                    for line in self
+                ]
+            )
         return super().write(vals)
 
     @api.model
-    def _check_session_of_superbill(self, superbill_id, session_id):
-        """Refuse a session that is not an attended, invoiced session of the superbill's
-        client in the superbill's practice. The message names nothing of that session: the
-        caller may not be allowed to read it."""
-        superbill = self.env["practice.superbill"].sudo().browse(superbill_id)
-        session = self.env["calendar.event"].sudo().browse(session_id)
-        if not (superbill and session):
-            return
-        if not (
-            session.billing_company_id == superbill.company_id
-            and session.billing_client_id.commercial_partner_id
-            == superbill.partner_id.commercial_partner_id
-            and session.billing_attendance == "attended"
-            and session.billing_invoice_state in ("draft", "posted")
-        ):
+    def _check_sessions_of_superbills(self, pairs):
+        """Refuse a (superbill id, session id) pair whose session is not an attended,
+        invoiced session of the superbill's client in the superbill's practice. The
+        message names nothing of that session: the caller may not be allowed to read it."""
+        # Records iterated from one browse each: their reads below are prefetched together.
+        superbills = {
+            superbill.id: superbill
+            for superbill in self.env["practice.superbill"]
+            .sudo()
+            .browse(p[0] for p in pairs if p[0])
+        }
+        sessions = {
+            session.id: session
+            for session in self.env["calendar.event"].sudo().browse(p[1] for p in pairs if p[1])
+        }
+        for superbill_id, session_id in pairs:
+            superbill, session = superbills.get(superbill_id), sessions.get(session_id)
+            if not (superbill and session) or session._billing_session_of(superbill):
+                continue
             raise ValidationError(
                 self.env._(
                     "A superbill of %(client)s lists only %(client)s's attended, invoiced "
