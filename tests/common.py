@@ -86,6 +86,15 @@ class PracticeBillingCase(AccountTestInvoicingCommon):
             }
         )
 
+    @classmethod
+    def _create_failing_session(cls, client, start):
+        """A session whose service was archived since: the run fails ``client`` and records
+        why (Runs > Failures)."""
+        retired = cls._create_billing_service("Psychotherapy, 30 min", "90832", 100.0)
+        session = cls._create_session(client, start, service=retired)
+        retired.active = False
+        return session
+
     # ------------------------------------------------------------------ billing helpers
     def _cron(self, utc_now):
         """Run the scheduled billing job at ``utc_now``; return the runs it made."""

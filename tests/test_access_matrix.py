@@ -100,9 +100,7 @@ class TestAccessMatrix(PracticeBillingCase):
             "other_practice_manager": other_manager,
         }
         cls.session = cls._create_session(cls.jane, "2026-11-02 15:00:00")
-        retired = cls._create_billing_service("Psychotherapy, 30 min", "90832", 100.0)
-        cls._create_session(cls.client_marcus, "2026-11-03 15:00:00", service=retired)
-        retired.active = False
+        cls._create_failing_session(cls.client_marcus, "2026-11-03 15:00:00")
 
     def setUp(self):
         super().setUp()

@@ -39,10 +39,7 @@ class TestRoles(PracticeBillingCase):
         )
         cls.client_marcus.billing_delivery_method = "manual"
         cls._create_session(cls.client_jane, "2026-11-02 15:00:00")
-        # Marcus's service was archived: the run fails him and records why (Runs > Failures).
-        retired = cls._create_billing_service("Psychotherapy, 30 min", "90832", 100.0)
-        cls._create_session(cls.client_marcus, "2026-11-03 15:00:00", service=retired)
-        retired.active = False
+        cls._create_failing_session(cls.client_marcus, "2026-11-03 15:00:00")
 
     def setUp(self):
         super().setUp()

@@ -25,6 +25,15 @@ class TestStaffActivities(PracticeBillingCase):
         # The scheduled jobs run as the system; the test's own user is nobody's responsible.
         cls.env = cls.env(su=True)
 
+    def _incomplete_superbill_of_jane(self):
+        """The run's superbill of Jane for November, left in draft: nothing an insurer needs
+        is recorded."""
+        self.company.write({"billing_auto_superbill": True})
+        self.client_jane.billing_needs_superbill = True
+        self._create_session(self.client_jane, "2026-11-02 15:00:00")
+        self._cron("2026-12-01 06:00:00")
+        return self.env["practice.superbill"].search([("partner_id", "=", self.client_jane.id)])
+
     def _responsible(self, client):
         return client._billing_responsible_user(self.company)
 
@@ -51,13 +60,7 @@ class TestStaffActivities(PracticeBillingCase):
 
     def test_the_crons_activities_reach_staff(self):
         """A superbill the run could not issue: the activity goes to staff, not OdooBot."""
-        self.company.write({"billing_auto_superbill": True})
-        self.client_jane.billing_needs_superbill = True
-        self._create_session(self.client_jane, "2026-11-02 15:00:00")
-        self._cron("2026-12-01 06:00:00")
-        superbill = self.env["practice.superbill"].search(
-            [("partner_id", "=", self.client_jane.id)]
-        )
+        superbill = self._incomplete_superbill_of_jane()
         self.assertEqual(superbill.state, "draft")
         self.assertEqual(superbill.activity_ids.user_id, self.billing_manager)
 
@@ -65,13 +68,7 @@ class TestStaffActivities(PracticeBillingCase):
         """The client's salesperson works the front desk (no superbills): the incomplete
         superbill's to-do goes to a Billing Manager instead."""
         self.client_jane.user_id = self.billing_user
-        self.company.write({"billing_auto_superbill": True})
-        self.client_jane.billing_needs_superbill = True
-        self._create_session(self.client_jane, "2026-11-02 15:00:00")
-        self._cron("2026-12-01 06:00:00")
-        superbill = self.env["practice.superbill"].search(
-            [("partner_id", "=", self.client_jane.id)]
-        )
+        superbill = self._incomplete_superbill_of_jane()
         self.assertEqual(superbill.activity_ids.user_id, self.billing_manager)
         seen = (
             self.env["mail.activity"]
@@ -94,13 +91,7 @@ class TestStaffActivities(PracticeBillingCase):
         self.assertEqual(activity.user_id, self.billing_manager)
 
     def test_a_failure_list_keeps_its_line_breaks(self):
-        self.company.write({"billing_auto_superbill": True})
-        self.client_jane.billing_needs_superbill = True
-        self._create_session(self.client_jane, "2026-11-02 15:00:00")
-        self._cron("2026-12-01 06:00:00")
-        superbill = self.env["practice.superbill"].search(
-            [("partner_id", "=", self.client_jane.id)]
-        )
+        superbill = self._incomplete_superbill_of_jane()
         note = str(superbill.activity_ids.note)
         self.assertGreater(len(superbill.missing_info.splitlines()), 1)
         self.assertEqual(
