@@ -1,131 +1,153 @@
 import psycopg2
+from werkzeug.urls import url_encode
 
 from odoo import http
 from odoo.exceptions import AccessError, MissingError, UserError
 from odoo.http import request
+from odoo.osv import expression
 
 from odoo.addons.portal.controllers.portal import CustomerPortal
 from odoo.addons.portal.controllers.portal import pager as portal_pager
 
-# The client's documents, by URL segment: model, which of them the portal shows, whether an
-# access token may open one without a login, and how the list sorts.
-DOCUMENTS = {
-    "superbills": {
-        "model": "practice.superbill",
-        # Clinical: issued ones only (never a draft, a cancelled or a replaced one), and only
-        # for a logged-in user allowed to read them.
-        "domain": [("state", "=", "issued")],
-        "tokens": False,
-        "sortings": {
-            "date": {"label": "Newest", "order": "date_start desc, id desc"},
-            "oldest": {"label": "Oldest", "order": "date_start asc, id asc"},
-        },
-    },
-    "statements": {
-        "model": "practice.statement",
-        "domain": [],
-        "tokens": True,
-        "sortings": {
-            "date": {"label": "Newest", "order": "date desc, id desc"},
-            "oldest": {"label": "Oldest", "order": "date asc, id asc"},
-        },
-    },
-}
-
 
 class PracticeBillingPortal(CustomerPortal):
-    """Superbills and statements in the customer portal, beside Odoo's invoices."""
+    """Superbills and statements in the customer portal, beside Odoo's invoices.
+
+    Built like `account`'s invoices: each kind of document has its domain, sortings, list
+    values and page values in methods an addon can override."""
 
     def _prepare_home_portal_values(self, counters):
         """Override of `portal` to count the client's superbills and statements."""
         values = super()._prepare_home_portal_values(counters)
-        for kind in DOCUMENTS:
-            key = f"{kind[:-1]}_count"
-            if key in counters:
-                values[key] = self._billing_count(kind)
+        if "superbill_count" in counters:
+            values["superbill_count"] = self._billing_count(
+                "practice.superbill", self._prepare_superbills_domain()
+            )
+        if "statement_count" in counters:
+            values["statement_count"] = self._billing_count(
+                "practice.statement", self._prepare_statements_domain()
+            )
         return values
 
-    def _billing_count(self, kind):
-        """The client's documents of a kind (record rules keep them to their own)."""
-        spec = DOCUMENTS[kind]
-        Model = request.env[spec["model"]]
-        return Model.search_count(spec["domain"]) if Model.has_access("read") else 0
+    def _billing_count(self, model_name, domain):
+        """How many of the user's documents match ``domain`` (record rules keep them to
+        their own); 0 for a user who may not read the model at all."""
+        Model = request.env[model_name]
+        return Model.search_count(domain) if Model.has_access("read") else 0
 
-    def _billing_list(self, kind, page, sortby, **extra_values):
-        """The list page of a kind of document; ``extra_values`` go to the template."""
-        spec = DOCUMENTS[kind]
-        Model = request.env[spec["model"]]
-        sortby = sortby if sortby in spec["sortings"] else "date"
-        total = self._billing_count(kind)
-        pager = portal_pager(
-            url=f"/my/{kind}",
-            url_args={"sortby": sortby},
-            total=total,
-            page=page,
-            step=self._items_per_page,
-        )
-        documents = (
-            Model.search(
-                spec["domain"],
-                order=spec["sortings"][sortby]["order"],
-                limit=self._items_per_page,
-                offset=pager["offset"],
-            )
-            if total
-            else Model
-        )
+    def _billing_records_pager(self, document, session_history):
+        """Previous and next of ``document`` among the ids its list page stored in the
+        session, as their plain portal addresses. (Odoo's ``get_records_pager`` adds
+        ``?access_token=`` to each, which a superbill must never carry.)"""
+        history = request.session.get(session_history, [])
+        if document.id not in history:
+            return {}
+        index = history.index(document.id)
+        previous = document.browse(history[index - 1]) if index else None
+        following = document.browse(history[index + 1]) if index + 1 < len(history) else None
+        return {
+            "prev_record": previous and previous.access_url,
+            "next_record": following and following.access_url,
+        }
+
+    # ------------------------------------------------------------------ superbills
+    def _prepare_superbills_domain(self):
+        """The superbills the portal shows, in lists and on their own page: issued ones
+        only (never a draft, a cancelled or a replaced one). Record rules add the client's
+        own. An override may narrow it; widening it shows clinical documents."""
+        return [("state", "=", "issued")]
+
+    def _get_superbills_searchbar_sortings(self):
+        """The sortings of the superbills list: key -> label and order."""
+        return {
+            "date": {"label": request.env._("Newest"), "order": "date_start desc, id desc"},
+            "oldest": {"label": request.env._("Oldest"), "order": "date_start asc, id asc"},
+        }
+
+    def _prepare_my_superbills_values(self, page, sortby, domain=None, url="/my/superbills"):
+        """The values of the superbills list, as `account` prepares invoices: ``pager``
+        holds the pager's arguments and ``superbills`` a function of the pager's offset,
+        so the route decides the page. ``domain`` narrows the list further."""
         values = self._prepare_portal_layout_values()
+        Superbill = request.env["practice.superbill"]
+        domain = expression.AND([domain or [], self._prepare_superbills_domain()])
+        searchbar_sortings = self._get_superbills_searchbar_sortings()
+        if sortby not in searchbar_sortings:
+            sortby = "date"
+        order = searchbar_sortings[sortby]["order"]
+        total = self._billing_count("practice.superbill", domain)
         values.update(
             {
-                "documents": documents,
-                "page_name": kind,
-                "pager": pager,
-                "default_url": f"/my/{kind}",
-                "searchbar_sortings": spec["sortings"],
+                "superbills": lambda offset: (
+                    Superbill.search(domain, order=order, limit=self._items_per_page, offset=offset)
+                    if total
+                    else Superbill
+                ),
+                "page_name": "superbills",
+                "pager": {
+                    "url": url,
+                    "url_args": {"sortby": sortby},
+                    "total": total,
+                    "page": page,
+                    "step": self._items_per_page,
+                },
+                "default_url": url,
+                "searchbar_sortings": searchbar_sortings,
                 "sortby": sortby,
-                **extra_values,
             }
         )
-        return request.render(f"practice_billing.portal_my_{kind}", values)
+        return values
 
-    def _billing_detail(self, kind, document_id, access_token, report_type, download):
-        spec = DOCUMENTS[kind]
-        access_token = access_token if spec["tokens"] else None
-        try:
-            document = self._document_check_access(spec["model"], document_id, access_token)
-        except (AccessError, MissingError):
-            # Another client's document: as if it did not exist.
-            return request.not_found()
-        if not document.filtered_domain(spec["domain"]):
-            # Not for the portal (a cancelled or replaced superbill), even for staff.
-            return request.not_found()
-        if report_type in ("html", "pdf", "text"):
-            return self._show_report(
-                model=document,
-                report_type=report_type,
-                report_ref=document._billing_report,
-                download=download,
-            )
-        values = self._get_page_view_values(
-            document,
-            access_token,
-            {"document": document, "page_name": kind[:-1]},
-            f"my_{kind}_history",
-            False,
-        )
-        return request.render(f"practice_billing.portal_{kind[:-1]}_page", values)
+    def _render_my_superbills(self, page, sortby, **extra_values):
+        """The superbills list page; ``extra_values`` go to the template (the request
+        form's error and dates). The shown superbills become the previous/next history."""
+        values = self._prepare_my_superbills_values(page, sortby)
+        pager = portal_pager(**values["pager"])
+        superbills = values["superbills"](pager["offset"])
+        request.session["my_superbills_history"] = superbills.ids[:100]
+        values.update({"superbills": superbills, "pager": pager, **extra_values})
+        return request.render("practice_billing.portal_my_superbills", values)
+
+    def _superbill_get_page_view_values(self, superbill, access_token, **kwargs):
+        """The values of a superbill's page, with previous/next from the list's history.
+
+        ``access_token`` and ``kwargs`` are ignored: a superbill opens for its logged-in
+        client only, so no token, and no signed chatter link's ``pid``/``hash``, reaches
+        the page. An override may add values."""
+        values = {"superbill": superbill, "page_name": "superbill"}
+        values = self._get_page_view_values(superbill, None, values, "my_superbills_history", False)
+        values.update(self._billing_records_pager(superbill, "my_superbills_history"))
+        return values
 
     @http.route(
         ["/my/superbills", "/my/superbills/page/<int:page>"], type="http", auth="user", website=True
     )
     def portal_my_superbills(self, page=1, sortby=None, **kw):
-        return self._billing_list("superbills", page, sortby)
+        return self._render_my_superbills(page, sortby)
 
     # auth="user": a logged-out visitor is sent to the login page and back here. Links sent
-    # before superbills lost their tokens still carry one: it is ignored (see DOCUMENTS).
-    @http.route(["/my/superbills/<int:document_id>"], type="http", auth="user", website=True)
-    def portal_my_superbill(self, document_id, report_type=None, download=False, **kw):
-        return self._billing_detail("superbills", document_id, None, report_type, download)
+    # before superbills lost their tokens still carry one: it is accepted and ignored.
+    @http.route(["/my/superbills/<int:superbill_id>"], type="http", auth="user", website=True)
+    def portal_my_superbill(
+        self, superbill_id, access_token=None, report_type=None, download=False, **kw
+    ):
+        try:
+            superbill_sudo = self._document_check_access("practice.superbill", superbill_id)
+        except (AccessError, MissingError):
+            # Another client's superbill: as if it did not exist.
+            return request.not_found()
+        if not superbill_sudo.filtered_domain(self._prepare_superbills_domain()):
+            # Not for the portal (a cancelled or replaced superbill), even for staff.
+            return request.not_found()
+        if report_type in ("html", "pdf", "text"):
+            return self._show_report(
+                model=superbill_sudo,
+                report_type=report_type,
+                report_ref=superbill_sudo._billing_report,
+                download=download,
+            )
+        values = self._superbill_get_page_view_values(superbill_sudo, None, **kw)
+        return request.render("practice_billing.portal_superbill_page", values)
 
     @http.route(
         ["/my/superbills/request"], type="http", auth="user", methods=["POST"], website=True
@@ -153,23 +175,99 @@ class PracticeBillingPortal(CustomerPortal):
                 "and issue it."
             )
         else:
-            return request.redirect("/my/superbills?requested=1")
-        return self._billing_list(
-            "superbills",
+            return request.redirect(f"/my/superbills?{url_encode({'requested': 1})}")
+        return self._render_my_superbills(
             1,
             None,
             request_error=message,
             request_dates={"date_from": date_from, "date_to": date_to},
         )
 
+    # ------------------------------------------------------------------ statements
+    def _prepare_statements_domain(self):
+        """The statements the portal shows, in lists and on their own page: all of the
+        client's (record rules). An override may narrow it."""
+        return []
+
+    def _get_statements_searchbar_sortings(self):
+        """The sortings of the statements list: key -> label and order."""
+        return {
+            "date": {"label": request.env._("Newest"), "order": "date desc, id desc"},
+            "oldest": {"label": request.env._("Oldest"), "order": "date asc, id asc"},
+        }
+
+    def _prepare_my_statements_values(self, page, sortby, domain=None, url="/my/statements"):
+        """The values of the statements list, as `_prepare_my_superbills_values`."""
+        values = self._prepare_portal_layout_values()
+        Statement = request.env["practice.statement"]
+        domain = expression.AND([domain or [], self._prepare_statements_domain()])
+        searchbar_sortings = self._get_statements_searchbar_sortings()
+        if sortby not in searchbar_sortings:
+            sortby = "date"
+        order = searchbar_sortings[sortby]["order"]
+        total = self._billing_count("practice.statement", domain)
+        values.update(
+            {
+                "statements": lambda offset: (
+                    Statement.search(domain, order=order, limit=self._items_per_page, offset=offset)
+                    if total
+                    else Statement
+                ),
+                "page_name": "statements",
+                "pager": {
+                    "url": url,
+                    "url_args": {"sortby": sortby},
+                    "total": total,
+                    "page": page,
+                    "step": self._items_per_page,
+                },
+                "default_url": url,
+                "searchbar_sortings": searchbar_sortings,
+                "sortby": sortby,
+            }
+        )
+        return values
+
+    def _statement_get_page_view_values(self, statement, access_token, **kwargs):
+        """The values of a statement's page, with previous/next from the list's history
+        (Odoo's: the neighbours' links carry their token, as invoices' do)."""
+        values = {"statement": statement, "page_name": "statement"}
+        return self._get_page_view_values(
+            statement, access_token, values, "my_statements_history", False, **kwargs
+        )
+
     @http.route(
         ["/my/statements", "/my/statements/page/<int:page>"], type="http", auth="user", website=True
     )
     def portal_my_statements(self, page=1, sortby=None, **kw):
-        return self._billing_list("statements", page, sortby)
+        values = self._prepare_my_statements_values(page, sortby)
+        pager = portal_pager(**values["pager"])
+        statements = values["statements"](pager["offset"])
+        request.session["my_statements_history"] = statements.ids[:100]
+        values.update({"statements": statements, "pager": pager})
+        return request.render("practice_billing.portal_my_statements", values)
 
-    @http.route(["/my/statements/<int:document_id>"], type="http", auth="public", website=True)
+    # auth="public": a statement holds no clinical data, its emailed link opens it with its
+    # access token.
+    @http.route(["/my/statements/<int:statement_id>"], type="http", auth="public", website=True)
     def portal_my_statement(
-        self, document_id, access_token=None, report_type=None, download=False, **kw
+        self, statement_id, access_token=None, report_type=None, download=False, **kw
     ):
-        return self._billing_detail("statements", document_id, access_token, report_type, download)
+        try:
+            statement_sudo = self._document_check_access(
+                "practice.statement", statement_id, access_token
+            )
+        except (AccessError, MissingError):
+            # Another client's statement, or a wrong token: as if it did not exist.
+            return request.not_found()
+        if not statement_sudo.filtered_domain(self._prepare_statements_domain()):
+            return request.not_found()
+        if report_type in ("html", "pdf", "text"):
+            return self._show_report(
+                model=statement_sudo,
+                report_type=report_type,
+                report_ref=statement_sudo._billing_report,
+                download=download,
+            )
+        values = self._statement_get_page_view_values(statement_sudo, access_token, **kw)
+        return request.render("practice_billing.portal_statement_page", values)

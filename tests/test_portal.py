@@ -1,6 +1,10 @@
 from datetime import datetime
+from unittest.mock import patch
 
 from odoo.tests import new_test_user, tagged
+from odoo.tools.translate import CodeTranslations
+
+from odoo.addons.practice_billing.controllers.portal import PracticeBillingPortal
 
 from .common import PracticeHttpCase
 
@@ -91,3 +95,57 @@ class TestClientPortal(PortalClientCase):
             "practice_billing_portal_tour",
             login="jane_portal",
         )
+
+
+@tagged("-at_install", "post_install")
+class TestClientPortalHooks(PortalClientCase):
+    """The portal's lists are built from methods an addon overrides, as `account`'s are."""
+
+    def test_sortings_are_labelled_in_the_clients_language(self):
+        self.authenticate("jane_portal", "jane_portal")
+        for url in ("/my/superbills", "/my/statements"):
+            page = self.url_open(url).text
+            self.assertIn("Newest", page, url)
+            self.assertIn(f"{url}?sortby=oldest", page.replace("&amp;", "&"), url)
+        # A French translation of the addon's code terms reaches the labels.
+        self.env["res.lang"]._activate_lang("fr_FR")
+        self.jane_user.lang = "fr_FR"
+        french = {"Newest": "Plus récents", "Oldest": "Plus anciens"}
+        load = CodeTranslations.get_python_translations
+
+        def translations(code_translations, module_name, lang):
+            terms = load(code_translations, module_name, lang)
+            if (module_name, lang) == ("practice_billing", "fr_FR"):
+                return {**terms, **french}
+            return terms
+
+        self.authenticate("jane_portal", "jane_portal")
+        with patch.object(CodeTranslations, "get_python_translations", translations):
+            for url in ("/my/superbills", "/my/statements"):
+                page = self.url_open(url).text
+                self.assertIn("Plus récents", page, url)
+                self.assertIn("Plus anciens", page, url)
+                self.assertNotIn("Newest", page, url)
+
+    def test_counters_and_override_points(self):
+        portal = PracticeBillingPortal()
+        self.assertEqual(portal._prepare_superbills_domain(), [("state", "=", "issued")])
+        self.assertEqual(portal._prepare_statements_domain(), [])
+        self.authenticate("jane_portal", "jane_portal")
+        counters = {"counters": ["superbill_count", "statement_count"]}
+        self.assertEqual(
+            self.make_jsonrpc_request("/my/counters", counters),
+            {"superbill_count": 1, "statement_count": 1},
+        )
+        superbill_url = f"/my/superbills/{self.jane_superbill.id}"
+        # An addon that narrows the superbills shown narrows the counter, list and page.
+        narrowed = [("state", "=", "issued"), ("id", "!=", self.jane_superbill.id)]
+        with patch.object(
+            PracticeBillingPortal, "_prepare_superbills_domain", return_value=narrowed
+        ):
+            self.assertEqual(
+                self.make_jsonrpc_request("/my/counters", counters)["superbill_count"], 0
+            )
+            self.assertNotIn(superbill_url, self.url_open("/my/superbills").text)
+            self.assertEqual(self.url_open(superbill_url).status_code, 404)
+        self.assertIn(superbill_url, self.url_open("/my/superbills").text)

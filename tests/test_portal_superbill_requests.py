@@ -1,7 +1,9 @@
 from datetime import date, datetime, time, timedelta
+from urllib.parse import parse_qs, urlparse
 
 import psycopg2
 from dateutil.relativedelta import relativedelta
+from lxml import html
 
 from odoo import Command
 from odoo.exceptions import ValidationError
@@ -197,3 +199,45 @@ class TestPortalSuperbillRequests(PortalClientCase):
         self.assertEqual(page.status_code, 200)
         self.assertNotIn("Call 555-0100", page.text)
         self.assertNotIn("alert-warning", page.text)
+
+    def test_request_redirects_to_the_list(self):
+        response = self.url_open(
+            "/my/superbills/request",
+            data={
+                "date_from": str(self.month_before),
+                "date_to": str(self._month_end(self.month_before)),
+                "csrf_token": self._csrf(),
+            },
+            allow_redirects=False,
+        )
+        self.assertEqual(response.status_code, 303)
+        location = urlparse(response.headers["Location"])
+        self.assertEqual(location.path, "/my/superbills")
+        self.assertEqual(parse_qs(location.query), {"requested": ["1"]})
+
+    def _record_pager(self, superbill):
+        """The previous and next links on ``superbill``'s page ('#' for none), or None."""
+        page = self.url_open(f"/my/superbills/{superbill.id}")
+        self.assertEqual(page.status_code, 200)
+        self.assertNotIn("access_token", page.text)
+        links = html.fromstring(page.text).xpath(
+            "//div[contains(concat(' ', @class, ' '), ' record_pager ')]/a/@href"
+        )
+        return tuple(links) or None
+
+    def test_previous_and_next_superbill_from_the_list(self):
+        self._request(self.month_before, self._month_end(self.month_before))
+        older = self._requests()
+        older.action_preflight()
+        self.assertEqual(older.state, "issued", older.missing_info)
+        newer = self.jane_superbill
+        self.assertIsNone(self._record_pager(newer), "no list seen yet")
+        self.url_open("/my/superbills")
+        self.assertEqual(self._record_pager(newer), ("#", f"/my/superbills/{older.id}"))
+        self.assertEqual(self._record_pager(older), (f"/my/superbills/{newer.id}", "#"))
+        self.url_open("/my/superbills?sortby=oldest")
+        self.assertEqual(self._record_pager(newer), (f"/my/superbills/{older.id}", "#"))
+        # A superbill replaced since the list was seen is not served, history or not.
+        replacement = self.env["practice.superbill"].browse(older.action_new_version()["res_id"])
+        self.assertEqual(self.url_open(f"/my/superbills/{older.id}").status_code, 404)
+        self.assertEqual(self._record_pager(replacement), None)
