@@ -5,13 +5,16 @@ from . import product_template
 from . import calendar_event
 from . import account_move_line
 from . import practice_billing_delivery_mixin
+from . import practice_client_document
 from . import account_move
 from . import account_move_send
 from . import practice_billing_run
 from . import practice_billing_run_failure
 from . import calendar_recurrence
 from . import mail_mail
-from . import ir_actions_report
+from . import ir_actions_report_batch
+from . import ir_actions_report_styles
+from . import ir_actions_report  # after the rendering pieces: its access check wraps them
 from . import res_users
 from . import practice_client_diagnosis
 from . import practice_superbill

@@ -1,9 +1,6 @@
-import logging
 from datetime import timedelta
 
 from odoo import api, fields, models
-
-_logger = logging.getLogger(__name__)
 
 
 class AccountMove(models.Model):
@@ -36,6 +33,16 @@ class AccountMove(models.Model):
             )._billing_deliver()
         return posted
 
+    def _billing_sessions(self):
+        """The sessions the invoice bills (as practice.client.document, for Billing
+        Documents)."""
+        return self.invoice_line_ids.billing_session_ids
+
+    @api.model
+    def _billing_documents_of_sessions(self, sessions):
+        """The invoices that bill ``sessions`` now."""
+        return sessions.billing_invoice_line_id.move_id
+
     def button_draft(self):
         """Override of `account`: an invoice reset to draft bills its sessions again, unless
         another invoice bills them now."""
@@ -53,15 +60,20 @@ class AccountMove(models.Model):
     def _billing_deliver_email(self):
         """Override of the mixin: invoices go through Odoo's own background sending
         (account.move.send), the PDF attached by the practice's template."""
+        self._billing_deliver_by_odoo("email")
+
+    def _billing_deliver_by_odoo(self, method):
+        """Override of the mixin: hand the invoices to Odoo's background sending
+        (account.move.send's cron) with ``method``, as its Send & Print would."""
         sending_data = {
             "author_user_id": self.env.user.id,
             "author_partner_id": self.env.user.partner_id.id,
-            "sending_methods": ["email"],
+            "sending_methods": [method],
         }
         for attempts, moves in self.grouped("billing_delivery_attempts").items():
             moves.write(
                 {
-                    "billing_delivery_method": "email",
+                    "billing_delivery_method": method,
                     "billing_delivery_state": "pending",
                     "billing_delivery_attempts": attempts + 1,
                     "sending_data": sending_data,

@@ -63,3 +63,30 @@ class AccountMoveSend(models.AbstractModel):
             return super()._get_default_sending_settings(
                 move, from_cron, **{**custom_settings, "sending_methods": []}
             )
+
+    # ------------------------------------------------------------------ the client portal
+    @api.model
+    def _get_default_sending_method(self, move):
+        """Override of `account`: the client's delivery method in the invoice's practice
+        (theirs, else the practice's default for new clients), as the billing run uses."""
+        partner = move.partner_id.with_company(move.company_id).sudo()
+        return partner.billing_delivery_method or super()._get_default_sending_method(move)
+
+    @api.model
+    def _is_applicable_to_move(self, method, move, **move_data):
+        """Override of `account`: the portal notice needs the client's email address."""
+        if method == "portal":
+            return bool(move.partner_id.email)
+        return super()._is_applicable_to_move(method, move, **move_data)
+
+    @api.model
+    def _hook_if_success(self, moves_data):  # pylint: disable=missing-return
+        """Override of `account` (which returns nothing): "by Client Portal" gives the client
+        portal access if needed and emails a link to the invoice, nothing attached (as the
+        billing run does)."""
+        super()._hook_if_success(moves_data)
+        for move, move_data in moves_data.items():
+            if "portal" in move_data["sending_methods"] and self._is_applicable_to_move(
+                "portal", move, **move_data
+            ):
+                move._billing_notify_in_portal()

@@ -5,6 +5,7 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.osv import expression
 
 from .res_company import PLACES_OF_SERVICE
+from .res_partner import STAFF
 
 BILLING_STATES = [
     ("not_billable", "Not billable"),
@@ -38,10 +39,6 @@ BILLED_FIELDS = (
     # Archiving (staff, or a recurrence edit) would hide a billed session.
     "active",
 )
-
-
-# Billing data is the practice's business: internal users only, never portal clients.
-STAFF = "base.group_user"
 
 
 class CalendarEvent(models.Model):

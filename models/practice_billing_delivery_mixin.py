@@ -2,8 +2,6 @@ import logging
 
 from odoo import api, fields, models
 
-from .res_company import DELIVERY_METHODS
-
 _logger = logging.getLogger(__name__)
 
 DELIVERY_STATES = [
@@ -29,7 +27,10 @@ class PracticeBillingDeliveryMixin(models.AbstractModel):
     _billing_report = None
 
     billing_delivery_method = fields.Selection(
-        DELIVERY_METHODS, string="Delivery Method", copy=False, readonly=True
+        selection=lambda self: self.env["res.partner"]._billing_delivery_method_selection(),
+        string="Delivery Method",
+        copy=False,
+        readonly=True,
     )
     billing_delivery_state = fields.Selection(
         DELIVERY_STATES, string="Delivery", copy=False, readonly=True, index="btree_not_null"
@@ -39,25 +40,30 @@ class PracticeBillingDeliveryMixin(models.AbstractModel):
 
     def _billing_deliver(self):
         """Send each document the way its client receives documents; never raises."""
-        already_delivered = self.env.context.get("billing_already_delivered")
         for method, documents in self.grouped(lambda d: d._billing_delivery_method()).items():
-            if already_delivered:
-                # Past documents recorded after the fact (a practice's history, demo data).
-                documents.write(
-                    {"billing_delivery_method": method, "billing_delivery_state": "sent"}
-                )
+            deliver = getattr(documents, f"_billing_deliver_{method}", None)
+            if deliver:
+                deliver()
             else:
-                getattr(documents, f"_billing_deliver_{method}")()
+                documents._billing_deliver_by_odoo(method)
 
     def _billing_delivery_method(self):
-        """The client's method; email and portal need an email address, else manual."""
+        """How this document goes to its client: the client's method in the document's
+        practice; email and portal need an email address, else manual (see
+        _billing_deliver_manual, which asks staff for the address)."""
         self.ensure_one()
-        client = self.partner_id
-        method = client.billing_delivery_method or self.company_id.billing_default_delivery_method
+        client = self.partner_id.with_company(self.company_id)
+        method = client.billing_delivery_method
         if method in ("email", "portal") and not client.email:
-            client._billing_ask_for_email(self.company_id)
             return "manual"
         return method
+
+    def _billing_needs_email(self):
+        """Whether this document's client receives documents by email or in the portal
+        but has no email address."""
+        self.ensure_one()
+        client = self.partner_id.with_company(self.company_id)
+        return client.billing_delivery_method in ("email", "portal") and not client.email
 
     def _billing_email_template(self):
         """XML id of the email that carries the document's PDF. Override per document."""
@@ -114,7 +120,16 @@ class PracticeBillingDeliveryMixin(models.AbstractModel):
         )
 
     def _billing_deliver_manual(self):
+        """Left for staff to print or hand over; a client who should get documents by email
+        but has no address gets staff asked for it (once)."""
         self.write({"billing_delivery_method": "manual", "billing_delivery_state": "manual"})
+        for document in self.filtered(lambda d: d._billing_needs_email()):
+            document.partner_id._billing_ask_for_email(document.company_id)
+
+    def _billing_deliver_by_odoo(self, method):
+        """A method of another Odoo module (by Post, Peppol): only invoices go through Odoo's
+        sending (see account.move); other documents are left to staff."""
+        self._billing_deliver_manual()
 
     def _billing_delivery_failed(self, reason):
         self.write({"billing_delivery_state": "failed", "billing_delivery_error": reason})

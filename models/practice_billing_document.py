@@ -5,10 +5,10 @@ from datetime import timedelta
 from dateutil.relativedelta import relativedelta
 
 from odoo import api, fields, models, tools
+from odoo.osv import expression
 from odoo.tools.pdf import merge_pdf
 
 from .practice_billing_delivery_mixin import DELIVERY_STATES
-from .res_company import DELIVERY_METHODS
 
 # Documents that have not reached the client yet: "Not delivered" on the dashboard.
 NOT_DELIVERED_STATES = ("pending", "failed", "manual")
@@ -75,7 +75,10 @@ class PracticeBillingDocument(models.Model):
     currency_id = fields.Many2one("res.currency", readonly=True)
     date = fields.Date(readonly=True)
     amount = fields.Monetary(readonly=True)
-    delivery_method = fields.Selection(DELIVERY_METHODS, readonly=True)
+    delivery_method = fields.Selection(
+        selection=lambda self: self.env["res.partner"]._billing_delivery_method_selection(),
+        readonly=True,
+    )
     delivery_state = fields.Selection(DELIVERY_STATES, readonly=True)
     is_unpaid = fields.Boolean(string="Unpaid", readonly=True)
     is_past_due = fields.Boolean(string="Past Due", readonly=True)
@@ -134,28 +137,21 @@ class PracticeBillingDocument(models.Model):
 
     def _sessions(self):
         """The sessions the document bills (none for statements)."""
-        source = self._source().sudo()
-        if self.res_model == "account.move":
-            return source.invoice_line_ids.billing_session_ids
-        if self.res_model == "practice.superbill":
-            return source.line_ids.session_id
-        return self.env["calendar.event"]
+        return self._source().sudo()._billing_sessions()
 
     def _search_clinician_id(self, operator, value):
         sessions = self.env["calendar.event"].sudo().search([("user_id", operator, value)])
-        invoices = sessions.billing_invoice_line_id.move_id
-        superbills = (
-            self.env["practice.superbill.line"].sudo().search([("session_id", "in", sessions.ids)])
-        ).superbill_id
-        return [
-            "|",
-            "&",
-            ("res_model", "=", "account.move"),
-            ("res_id", "in", invoices.ids),
-            "&",
-            ("res_model", "=", "practice.superbill"),
-            ("res_id", "in", superbills.ids),
+        domains = [
+            [("res_model", "=", model), ("res_id", "in", documents.ids)]
+            for model in self._source_models()
+            if (documents := self.env[model].sudo()._billing_documents_of_sessions(sessions))
         ]
+        return expression.OR(domains) if domains else expression.FALSE_DOMAIN
+
+    @api.model
+    def _source_models(self):
+        """The models whose documents the list shows (those the view reads)."""
+        return [model for model in self._depends if model not in ("res.company", "calendar.event")]
 
     # ------------------------------------------------------------------ sources
     def _source(self):
@@ -203,7 +199,7 @@ class PracticeBillingDocument(models.Model):
         to_render = [res_id for res_id in sources.ids if (model, res_id) not in pdfs]
         if to_render:
             Report = self.env["ir.actions.report"]
-            rendered = Report._billing_render_each(sources._billing_report, to_render)
+            rendered = Report._render_pdf_each(sources._billing_report, to_render)
             pdfs.update({(model, res_id): pdf for res_id, pdf in rendered.items()})
         return pdfs
 

@@ -175,11 +175,10 @@ class PracticeBillingRun(models.Model):
     def _generate_superbills(self, period_start):
         """Superbills of the month that just ended, for clients who need them."""
         month_start = period_start - relativedelta(months=1)
-        clients = self.env["res.partner"].search([("billing_needs_superbill", "=", True)])
-        superbills = (
-            self.env["practice.superbill"]
-            .sudo()
-            ._generate(clients, month_start, period_start - relativedelta(days=1), self.company_id)
+        Superbill = self.env["practice.superbill"].sudo()
+        clients = Superbill._clients_to_issue(self.company_id)
+        superbills = Superbill._generate(
+            clients, month_start, period_start - relativedelta(days=1), self.company_id
         )
         superbills._deliver_issued()
         return superbills
@@ -187,7 +186,7 @@ class PracticeBillingRun(models.Model):
     def _generate_statements(self, period_start):
         """Statements dated the 1st, after this run's invoices (see practice.statement)."""
         Statement = self.env["practice.statement"].sudo()
-        clients = Statement._clients_to_state(self.company_id)
+        clients = Statement._clients_to_issue(self.company_id)
         statements = Statement._generate(clients, period_start, self.company_id)
         statements._billing_deliver()
         return statements
@@ -398,12 +397,13 @@ class PracticeBillingRun(models.Model):
     @api.model
     def _can_commit(self):
         # As account.move._can_commit, plus pytest-odoo's registry test mode, and never
-        # inside a caller's transaction that must stay whole (module install loading demo).
+        # while modules load (data files calling the run must stay in the install's
+        # transaction).
         return not (
             config["test_enable"]
             or modules.module.current_test
             or self.env.registry.in_test_mode()
-            or self.env.context.get("billing_no_commit")
+            or not self.env.registry.ready
         )
 
     # ------------------------------------------------------------------ views

@@ -16,22 +16,13 @@ class PracticeStatement(models.Model):
     """A client's statement of account: balance forward, activity, balance due, aging."""
 
     _name = "practice.statement"
-    _billing_report = "practice_billing.action_report_statement"
+    _inherit = "practice.client.document"
     _description = "Statement"
-    _inherit = [
-        "mail.thread",
-        "mail.activity.mixin",
-        "portal.mixin",
-        "practice.billing.delivery.mixin",
-    ]
+    _billing_report = "practice_billing.action_report_statement"
+    _billing_portal_path = "/my/statements"
+    _billing_number_prefix = "ST"
     _order = "date desc, id desc"
 
-    name = fields.Char(compute="_compute_name", store=True)
-    partner_id = fields.Many2one("res.partner", string="Client", required=True, index=True)
-    company_id = fields.Many2one(
-        "res.company", required=True, default=lambda self: self.env.company, index=True
-    )
-    currency_id = fields.Many2one(related="company_id.currency_id")
     date = fields.Date(string="Statement Date", required=True)
     date_start = fields.Date(string="Activity From", required=True)
     balance_start = fields.Monetary(string="Previous Balance")
@@ -51,35 +42,11 @@ class PracticeStatement(models.Model):
         ),
     ]
 
-    @api.depends("partner_id", "date")
-    def _compute_name(self):
-        for statement in self:
-            statement.name = self.env._(
-                "Statement %(client)s %(date)s",
-                client=statement.partner_id.name or "",
-                date=statement.date or "",
-            )
-
     def _billing_email_template(self):
         return "practice_billing.mail_template_statement_email"
 
     def _billing_portal_template(self):
         return "practice_billing.mail_template_statement_portal"
-
-    @api.model
-    def _billing_deliverable_domain(self):
-        return []
-
-    def _get_report_base_filename(self):
-        """Used by the portal's PDF download (portal.mixin)."""
-        self.ensure_one()
-        return self.name
-
-    def _compute_access_url(self):
-        result = super()._compute_access_url()
-        for statement in self:
-            statement.access_url = f"/my/statements/{statement.id}"
-        return result
 
     # ------------------------------------------------------------------ generation
     @api.model
@@ -97,7 +64,7 @@ class PracticeStatement(models.Model):
         return self.create([vals for vals in vals_list if vals["line_ids"] or vals["balance_end"]])
 
     @api.model
-    def _clients_to_state(self, company):
+    def _clients_to_issue(self, company):
         """The practice's clients with a receivable history in ``company``: those who may
         get a statement (_generate leaves out those without activity or balance). Other
         customers of the company never get one."""
@@ -189,9 +156,6 @@ class PracticeStatement(models.Model):
                     buckets[name] += move_line.amount_residual
                     break
         return buckets
-
-    def action_print(self):
-        return self.env.ref(self._billing_report).report_action(self)
 
 
 class PracticeStatementLine(models.Model):

@@ -23,26 +23,18 @@ class PracticeSuperbill(models.Model):
     """What a client sends their insurer to be reimbursed for a month of sessions."""
 
     _name = "practice.superbill"
-    _billing_report = "practice_billing.action_report_superbill"
+    _inherit = "practice.client.document"
     _description = "Superbill"
-    _inherit = [
-        "mail.thread",
-        "mail.activity.mixin",
-        "portal.mixin",
-        "practice.billing.delivery.mixin",
-    ]
+    _billing_report = "practice_billing.action_report_superbill"
+    _billing_portal_path = "/my/superbills"
+    _billing_number_prefix = "SB"
     _order = "date_start desc, id desc"
 
-    name = fields.Char(compute="_compute_name", store=True)
-    partner_id = fields.Many2one(
-        "res.partner", string="Client", required=True, index=True, tracking=True
-    )
-    company_id = fields.Many2one(
-        "res.company", required=True, default=lambda self: self.env.company, index=True
-    )
-    currency_id = fields.Many2one(related="company_id.currency_id")
     date_start = fields.Date(string="From", required=True)
     date_end = fields.Date(string="To", required=True)
+    date_issued = fields.Date(
+        string="Issue Date", readonly=True, copy=False, help="When the superbill was issued."
+    )
     line_ids = fields.One2many("practice.superbill.line", "superbill_id", string="Services")
     amount_total = fields.Monetary(string="Total Charged", compute="_compute_amounts", store=True)
     amount_paid = fields.Monetary(string="Total Paid", compute="_compute_amounts", store=True)
@@ -90,16 +82,6 @@ class PracticeSuperbill(models.Model):
             "UPDATE practice_superbill SET access_token = NULL WHERE access_token IS NOT NULL"
         )
 
-    @api.depends("partner_id", "date_start", "date_end")
-    def _compute_name(self):
-        for superbill in self:
-            superbill.name = self.env._(
-                "Superbill %(client)s %(start)s to %(end)s",
-                client=superbill.partner_id.name or "",
-                start=superbill.date_start or "",
-                end=superbill.date_end or "",
-            )
-
     @api.depends("line_ids.charge", "line_ids.amount_paid")
     def _compute_amounts(self):
         for superbill in self:
@@ -115,17 +97,6 @@ class PracticeSuperbill(models.Model):
     @api.model
     def _billing_deliverable_domain(self):
         return [("state", "=", "issued")]
-
-    def _get_report_base_filename(self):
-        """Used by the portal's PDF download (portal.mixin)."""
-        self.ensure_one()
-        return self.name
-
-    def _compute_access_url(self):
-        result = super()._compute_access_url()
-        for superbill in self:
-            superbill.access_url = f"/my/superbills/{superbill.id}"
-        return result
 
     # ------------------------------------------------------------------ portal access
     # A superbill shows diagnoses, a date of birth and a member ID. It opens for its client,
@@ -181,7 +152,24 @@ class PracticeSuperbill(models.Model):
         )
         return [group for group in groups if group[0] != "portal_customer"]
 
+    # ------------------------------------------------------------------ sessions
+    def _billing_sessions(self):
+        """Override of practice.client.document: the sessions on the superbill's lines."""
+        return self.line_ids.session_id
+
+    @api.model
+    def _billing_documents_of_sessions(self, sessions):
+        """Override of practice.client.document."""
+        lines = self.env["practice.superbill.line"].search([("session_id", "in", sessions.ids)])
+        return lines.superbill_id
+
     # ------------------------------------------------------------------ generation
+    @api.model
+    def _clients_to_issue(self, company):
+        """The practice's clients who seek reimbursement: those who get a superbill each
+        month (_generate leaves out those without billed sessions)."""
+        return self.env["res.partner"]._billing_clients(company).filtered("billing_needs_superbill")
+
     @api.model
     def _generate(self, clients, date_start, date_end, company=None):
         """Create and pre-flight one superbill per client for the period, unless one exists.
@@ -234,14 +222,9 @@ class PracticeSuperbill(models.Model):
         try:
             with self.env.cr.savepoint():
                 # A superbill already printed keeps its PDF: the report reuses it.
-                self.env["ir.actions.report"]._billing_render_each(self._billing_report, self.ids)
+                self.env["ir.actions.report"]._render_pdf_each(self._billing_report, self.ids)
         except Exception as error:  # printing never blocks issuing
             _logger.warning("Superbills %s issued but not printed yet: %s", self.ids, error)
-
-    def _frozen_pdf(self):
-        """The PDF kept when this superbill was issued (an ir.attachment), if any."""
-        self.ensure_one()
-        return self.env.ref(self._billing_report).retrieve_attachment(self)
 
     @api.model
     def _find_live(self, clients, company, date_start, date_end):
@@ -443,7 +426,15 @@ class PracticeSuperbill(models.Model):
                 superbill.missing_info = "\n".join(missing)
                 superbill._ask_staff_to_complete(missing)
             else:
-                superbill.write({"state": "issued", "missing_info": False})
+                superbill.write(
+                    {
+                        "state": "issued",
+                        "missing_info": False,
+                        "date_issued": superbill.company_id._billing_local_date(
+                            fields.Datetime.now()
+                        ),
+                    }
+                )
 
     def _missing_information(self):
         """Everything an insurer needs that is not recorded, one sentence each."""
@@ -506,9 +497,6 @@ class PracticeSuperbill(models.Model):
             "res_id": new.id,
             "view_mode": "form",
         }
-
-    def action_print(self):
-        return self.env.ref(self._billing_report).report_action(self)
 
     def action_preflight(self):
         """Staff completed the data: check again, issue and deliver if nothing is missing."""

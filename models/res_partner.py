@@ -23,13 +23,20 @@ class ResPartner(models.Model):
 
     _inherit = "res.partner"
 
+    # Odoo's own per-client, per-practice preference (its Send wizard reads it), with the
+    # client portal added: the run, superbills, statements and Odoo agree on one value.
+    invoice_sending_method = fields.Selection(selection_add=[("portal", "by Client Portal")])
     billing_delivery_method = fields.Selection(
-        DELIVERY_METHODS,
+        selection="_billing_delivery_method_selection",
         string="Delivery Method",
-        # A default, not a related field: changing the practice's default later must
-        # never rewrite how existing clients already receive their documents.
+        compute="_compute_billing_delivery_method",
+        inverse="_inverse_billing_delivery_method",
+        search="_search_billing_delivery_method",
+        # New clients get the practice's default, stored on them (see create): changing
+        # the default later never rewrites how existing clients receive their documents.
         default=lambda self: self.env.company.billing_default_delivery_method,
-        help="How this client receives invoices, superbills and statements.",
+        help="How this client receives invoices, superbills and statements (in this "
+        "practice). The same preference as Odoo's “Invoice sending”.",
         groups=STAFF,
     )
     billing_needs_superbill = fields.Boolean(
@@ -103,11 +110,46 @@ class ResPartner(models.Model):
         help="Posted invoices more than the practice's past-due days overdue.",
         groups=STAFF,
     )
-    billing_invoice_count = fields.Integer(
-        string="Client Invoices",
-        compute="_compute_billing_invoice_count",
-        groups=STAFF,
-    )
+
+    @api.model
+    def _billing_delivery_method_selection(self):
+        """The practice's methods, as staff call them, then any other of Odoo's (by Post,
+        Peppol) that an installed module adds."""
+        odoo_methods = dict(self._fields["invoice_sending_method"]._description_selection(self.env))
+        ours = [(key, label) for key, label in DELIVERY_METHODS if key in odoo_methods]
+        return ours + [item for item in odoo_methods.items() if item[0] not in dict(ours)]
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            # A method chosen in Odoo's own field (its Send wizard, an import) wins over the
+            # practice's default that the billing field brings to every new contact.
+            if vals.get("invoice_sending_method"):
+                vals["billing_delivery_method"] = vals["invoice_sending_method"]
+        return super().create(vals_list)
+
+    @api.depends("invoice_sending_method")
+    @api.depends_context("company")
+    def _compute_billing_delivery_method(self):
+        default = self.env.company.billing_default_delivery_method
+        for partner in self:
+            partner.billing_delivery_method = partner.invoice_sending_method or default
+
+    def _inverse_billing_delivery_method(self):
+        for partner in self:
+            partner.invoice_sending_method = partner.billing_delivery_method
+
+    @api.model
+    def _search_billing_delivery_method(self, operator, value):
+        """Clients whose method (theirs, else the practice's default) matches."""
+        if operator not in ("=", "!=", "in", "not in"):
+            raise NotImplementedError(operator)
+        values = {value} if operator in ("=", "!=") else set(value or ())
+        positive = operator in ("=", "in")
+        matches = [("invoice_sending_method", "in", [v for v in values if v])]
+        if self.env.company.billing_default_delivery_method in values or False in values:
+            matches = ["|", *matches, ("invoice_sending_method", "=", False)]
+        return matches if positive else ["!", *matches]
 
     @api.constrains("billing_birthdate")
     def _check_billing_birthdate(self):
@@ -150,16 +192,6 @@ class ResPartner(models.Model):
         # Odoo's receivable figure: posted, unreconciled receivable lines of the client.
         for partner in self:
             partner.billing_balance = partner.sudo().credit
-
-    def _compute_billing_invoice_count(self):
-        groups = self.env["account.move"]._read_group(
-            [("partner_id", "in", self.ids), ("move_type", "in", ("out_invoice", "out_refund"))],
-            ["partner_id"],
-            ["__count"],
-        )
-        counts = {partner.id: count for partner, count in groups}
-        for partner in self:
-            partner.billing_invoice_count = counts.get(partner.id, 0)
 
     def action_billing_view_uninvoiced_sessions(self):
         """Open this client's sessions, filtered on the uninvoiced ones."""
@@ -289,7 +321,7 @@ class ResPartner(models.Model):
         last = self.billing_last_reminder_date
         if last and (today - last).days < company.billing_reminder_interval_days:
             return False
-        method = self.billing_delivery_method or company.billing_default_delivery_method
+        method = self.with_company(company).billing_delivery_method
         if method == "manual" or not self.email:
             self._billing_ask_staff_to_remind(invoices)
             how = self.env._("left to staff (an activity on the client)")
@@ -337,17 +369,4 @@ class ResPartner(models.Model):
             "default_generate_superbills": any(self.mapped("billing_needs_superbill")),
             "default_generate_statements": not any(self.mapped("billing_needs_superbill")),
         }
-        return action
-
-    def action_billing_view_invoices(self):
-        """Open this client's invoices and credit notes."""
-        self.ensure_one()
-        action = self.env["ir.actions.act_window"]._for_xml_id(
-            "account.action_move_out_invoice_type"
-        )
-        action["domain"] = [
-            ("partner_id", "=", self.id),
-            ("move_type", "in", ("out_invoice", "out_refund")),
-        ]
-        action["context"] = {"default_partner_id": self.id, "default_move_type": "out_invoice"}
         return action

@@ -16,6 +16,7 @@ from . import test_ui
 from . import test_portal_superbill_requests
 from . import test_portal_tokens
 from . import test_report_access
+from . import test_report_rendering
 from . import test_billed_once
 from . import test_client_scope
 from . import test_invoice_due_dates
@@ -24,3 +25,4 @@ from . import test_staff_activities
 from . import test_delivery_failures
 from . import test_roles
 from . import test_access_matrix
+from . import test_delivery_preference

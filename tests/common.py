@@ -283,3 +283,8 @@ class PracticeHttpCase(HttpCase):
             ratio = dark / (grey.width * grey.height)
         self.assertGreater(ratio, 0.005, f"{png.name} looks blank")
         self.assertLess(ratio, 0.3, f"{png.name} looks unstyled or black")
+
+
+def kept_pdf(record):
+    """The PDF its report kept for ``record`` (an ir.attachment, attachment_use), if any."""
+    return record.env.ref(record._billing_report).retrieve_attachment(record)

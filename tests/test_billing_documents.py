@@ -5,7 +5,7 @@ from datetime import date, datetime, timedelta
 from odoo import Command
 from odoo.tests import new_test_user, tagged
 
-from .common import PracticeHttpCase, wkhtmltopdf_runs
+from .common import PracticeHttpCase, kept_pdf, wkhtmltopdf_runs
 
 
 @tagged("-at_install", "post_install")
@@ -104,7 +104,7 @@ class TestBillingDocuments(PracticeHttpCase):
     def test_issued_superbill_pdf_frozen_at_issue_and_exported_as_is(self):
         superbill_doc = self.Document.search([*self.mine, ("document_type", "=", "superbill")])
         superbill = self.env["practice.superbill"].browse(superbill_doc.res_id)
-        frozen = superbill._frozen_pdf()
+        frozen = kept_pdf(superbill)
         self.assertTrue(frozen, "printed when issued, though delivered by hand")
         self.jane.billing_insurance_member_id = "CHANGED-AFTER-ISSUE"
         [(_doc, exported)] = superbill_doc._render_pdfs()
@@ -126,47 +126,6 @@ class TestBillingDocuments(PracticeHttpCase):
             if document.document_type == "invoice":
                 self.assertIn(document.name, text)
                 self.assertNotIn((invoices - document).name, text)
-
-    def test_no_split_without_every_marker(self):
-        """If the PDF does not show where each document starts, nothing is guessed."""
-        invoices = self.Document.search([*self.mine, ("document_type", "=", "invoice")])
-        Report = self.env["ir.actions.report"].with_context(force_report_rendering=True)
-        pdf, markers = Report._billing_render_as_one_document(
-            "account.account_invoices", invoices.mapped("res_id")
-        )
-        self.assertEqual(len(Report._billing_split_pdf(pdf, markers)), 2)
-        self.assertIsNone(Report._billing_split_pdf(pdf, [*markers, "https://elsewhere/#x"]))
-        self.assertIsNone(Report._billing_split_pdf(pdf, markers[::-1]), "out of order")
-
-    def test_a_report_without_one_article_per_record_prints_one_by_one(self):
-        """Another addon's report may not mark its records: nothing breaks, nothing mixes."""
-        self.env["ir.ui.view"].create(
-            {
-                "name": "Client list",
-                "type": "qweb",
-                "key": "practice_billing.test_client_list",
-                "arch": """<t t-name="practice_billing.test_client_list">
-                    <t t-call="web.html_container"><div class="article o_pb_real_text">
-                        <p t-foreach="docs" t-as="o">Client: <t t-out="o.name"/></p>
-                    </div></t></t>""",
-            }
-        )
-        self.env["ir.actions.report"].create(
-            {
-                "name": "Client list",
-                "model": "res.partner",
-                "report_type": "qweb-pdf",
-                "report_name": "practice_billing.test_client_list",
-            }
-        )
-        Report = self.env["ir.actions.report"].with_context(force_report_rendering=True)
-        clients = [self.jane.id, self.marcus.id]
-        report_name = "practice_billing.test_client_list"
-        self.assertEqual(Report._billing_render_as_one_document(report_name, clients), (None, None))
-        pdf, _kind = Report._render_qweb_pdf(report_name, clients)
-        text, _fonts = self._pdf_text(pdf, "client-list.pdf")
-        self.assertEqual(text.count("Client: "), 2)
-        self.assertLess(text.index("Jane Doe"), text.index("Marcus Webb"))
 
     def test_sent_invoice_pdf_is_reused(self):
         invoice_doc = self._document(self.jane, "invoice")

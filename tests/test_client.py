@@ -77,9 +77,3 @@ class TestClient(PracticeBillingCase):
         sessions = self.env["calendar.event"].search(action["domain"])
         self.assertEqual(sessions, session)
         self.assertEqual(action["context"], {"search_default_filter_uninvoiced": 1})
-
-        invoice = self.init_invoice("out_invoice", partner=self.client_jane, amounts=[10.0])
-        self.init_invoice("out_invoice", partner=self.client_marcus, amounts=[10.0])
-        action = self.client_jane.action_billing_view_invoices()
-        self.assertEqual(self.env["account.move"].search(action["domain"]), invoice)
-        self.assertEqual(self.client_jane.billing_invoice_count, 1)

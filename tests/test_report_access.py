@@ -1,20 +1,13 @@
 import json
 from datetime import datetime
-from unittest.mock import patch
 from urllib.parse import urlencode
-
-from psycopg2 import OperationalError
-from psycopg2.errors import SerializationFailure
 
 from odoo import Command
 from odoo.exceptions import AccessError
 from odoo.tests import new_test_user, tagged
 
-from odoo.addons.base.models.assetsbundle import AssetsBundle
-from odoo.addons.practice_billing.models.ir_actions_report import ASSET_STYLESHEET
-
 from . import test_portal
-from .common import PracticeHttpCase
+from .common import PracticeHttpCase, kept_pdf
 
 SUPERBILL = "practice_billing.report_superbill"
 STATEMENT = "practice_billing.report_statement"
@@ -44,7 +37,7 @@ class TestReportAccess(PracticeHttpCase):
         self.statements = self._of_clients("practice.statement")
         self.invoices = self._of_clients("account.move", [("move_type", "=", "out_invoice")])
         self.assertEqual(set(self.superbills.mapped("state")), {"issued"})
-        self.assertTrue(all(superbill._frozen_pdf() for superbill in self.superbills))
+        self.assertTrue(all(kept_pdf(superbill) for superbill in self.superbills))
 
     def _of_clients(self, model, domain=()):
         """[Jane's, Marcus's] record of ``model``, one each."""
@@ -141,91 +134,14 @@ class TestReportAccess(PracticeHttpCase):
         self._assert_refused(INVOICE, self.invoices, secrets)
 
     def test_exports_render_only_what_the_user_may_read(self):
-        """Billing Documents' exports and freezing render through _billing_render_each."""
+        """Billing Documents' exports and freezing render through _render_pdf_each."""
         Report = self.env["ir.actions.report"].with_user(self.jane_user)
         with self.assertRaises(AccessError):
-            Report._billing_render_each(
-                "practice_billing.action_report_superbill", self.superbills.ids
-            )
+            Report._render_pdf_each("practice_billing.action_report_superbill", self.superbills.ids)
         # The billing run, as superuser, keeps rendering them.
         pdfs = (
             self.env["ir.actions.report"]
             .sudo()
-            ._billing_render_each("practice_billing.action_report_superbill", self.superbills.ids)
+            ._render_pdf_each("practice_billing.action_report_superbill", self.superbills.ids)
         )
         self.assertEqual(sorted(pdfs), sorted(self.superbills.ids))
-
-    # ------------------------------------------------------------------ B. report styles
-    def _forget_report_styles(self):
-        """As on a new database or after an upgrade: no report style bundle is stored yet."""
-        self.env["ir.attachment"].sudo().search(
-            [("url", "=like", "/web/assets/%"), ("name", "=like", "web.report_assets%")]
-        ).unlink()
-
-    def _print_statements(self):
-        return (
-            self.env["ir.actions.report"]
-            .with_context(force_report_rendering=True)
-            ._render_qweb_pdf("practice_billing.action_report_statement", self.statements.ids)[0]
-        )
-
-    def _styled(self, pdf, name):
-        """A styled first page (the report's CSS was inlined)."""
-        text, _fonts = self._pdf_text(pdf, name)
-        self.assertIn(self.jane.name, text)
-        self._assert_looks_printed(self._rasterize(name))
-
-    def test_first_print_stores_no_style_bundle_in_the_printing_transaction(self):
-        self._forget_report_styles()
-        Attachment = type(self.env["ir.attachment"])
-        create = Attachment.create
-        created = []
-
-        def spy(attachments, vals_list):
-            records = create(attachments, vals_list)
-            created.extend((records.env.cr, url) for url in records.mapped("url") if url)
-            return records
-
-        with patch.object(Attachment, "create", spy):
-            pdf = self._print_statements()
-        self._styled(pdf, "first-print.pdf")
-        in_printing = [url for cr, url in created if cr is self.env.cr]
-        self.assertFalse(in_printing, "the printing transaction wrote a style bundle")
-        # Under tests a transaction of its own is a savepoint of the test's: it shows here.
-        stored = [url for cr, url in created if cr is not self.env.cr]
-        self.assertTrue(stored, "the bundle is stored, by a transaction of its own")
-
-    def test_print_survives_a_concurrent_build_of_the_style_bundle(self):
-        """Another request building the same bundle makes the build fail with a
-        serialization failure: the build is retried, the print never fails for it."""
-        self._forget_report_styles()
-        css = AssetsBundle.css
-        clashes = []
-
-        def clash_once(bundle):
-            if not clashes:
-                clashes.append(bundle.name)
-                raise SerializationFailure("could not serialize access due to concurrent update")
-            return css(bundle)
-
-        with patch.object(AssetsBundle, "css", clash_once):
-            pdf = self._print_statements()
-        self.assertTrue(clashes)
-        self._styled(pdf, "concurrent-build.pdf")
-
-    def test_styles_when_no_transaction_can_store_them(self):
-        """Compiled for this print only; if they do not compile, the <link> stays."""
-        self._forget_report_styles()
-        unavailable = OperationalError("connection pool exhausted")
-        with patch.object(AssetsBundle, "css", side_effect=unavailable):
-            pdf = self._print_statements()
-            self._styled(pdf, "compiled-here.pdf")
-            html = self.env["ir.actions.report"]._render_qweb_html(
-                "practice_billing.action_report_statement", self.statements.ids
-            )[0]
-            with patch.object(AssetsBundle, "preprocess_css", side_effect=unavailable):
-                inlined = self.env["ir.actions.report"]._billing_inline_stylesheets(html.decode())
-        self.assertFalse(
-            self.env["ir.attachment"].search([("name", "=like", "web.report_assets%")])
-        )
-        self.assertTrue(ASSET_STYLESHEET.search(inlined), "the <link> stays as it was")

@@ -7,7 +7,7 @@ from odoo.tests import tagged
 
 from odoo.addons.mail.tests.common import MockEmail
 
-from .common import PracticeBillingCase, wkhtmltopdf_runs
+from .common import PracticeBillingCase, kept_pdf, wkhtmltopdf_runs
 
 
 class CompletePracticeCase(PracticeBillingCase):
@@ -102,7 +102,7 @@ class TestSuperbillGeneration(CompletePracticeCase):
             self._cron("2026-12-01 06:00:00")
         superbills = self._superbills(self.client_jane) | self._superbills(self.client_marcus)
         self.assertEqual(superbills.mapped("state"), ["issued", "issued"])
-        self.assertTrue(all(superbill._frozen_pdf() for superbill in superbills))
+        self.assertTrue(all(kept_pdf(superbill) for superbill in superbills))
         self.assertEqual(len(processes), 1, "both printed by one wkhtmltopdf")
 
     def test_a_printing_failure_never_blocks_issuing(self):
@@ -113,7 +113,7 @@ class TestSuperbillGeneration(CompletePracticeCase):
             self._cron("2026-12-01 06:00:00")
         superbill = self._superbills()
         self.assertEqual(superbill.state, "issued")
-        self.assertFalse(superbill._frozen_pdf(), "kept at its first print instead")
+        self.assertFalse(kept_pdf(superbill), "kept at its first print instead")
 
     def test_missed_session_fees_never_appear(self):
         attended = self._create_session(self.client_jane, "2026-11-02 15:00:00")

@@ -77,18 +77,15 @@ class PracticeBillingGenerate(models.TransientModel):
         }
 
     def _generate_superbills(self):
-        clients = self.partner_ids or self.env["res.partner"].search(
-            [("billing_needs_superbill", "=", True)]
-        )
-        superbills = self.env["practice.superbill"]._generate(
-            clients, self.date_from, self.date_until, self.company_id
-        )
+        Superbill = self.env["practice.superbill"]
+        clients = self.partner_ids or Superbill._clients_to_issue(self.company_id)
+        superbills = Superbill._generate(clients, self.date_from, self.date_until, self.company_id)
         superbills._deliver_issued()
         return superbills
 
     def _generate_statements(self):
         Statement = self.env["practice.statement"]
-        clients = self.partner_ids or Statement._clients_to_state(self.company_id)
+        clients = self.partner_ids or Statement._clients_to_issue(self.company_id)
         statements = Statement._generate(clients, self.date_until, self.company_id)
         statements._billing_deliver()
         return statements

@@ -1,0 +1,292 @@
+from datetime import datetime
+from unittest.mock import patch
+
+from psycopg2 import OperationalError
+from psycopg2.errors import SerializationFailure
+
+from odoo import Command
+from odoo.tests import tagged
+
+from odoo.addons.base.models.assetsbundle import AssetsBundle
+from odoo.addons.base.models.ir_actions_report import IrActionsReport as BaseReport
+from odoo.addons.practice_billing.models import ir_actions_report_batch
+from odoo.addons.practice_billing.models.ir_actions_report_batch import (
+    wkhtmltopdf_has_patched_qt,
+)
+from odoo.addons.practice_billing.models.ir_actions_report_styles import ASSET_STYLESHEET
+
+from .common import PracticeHttpCase, wkhtmltopdf_runs
+
+INVOICES = "account.account_invoices"  # account's report: the rendering is not billing's
+CLIENT_LIST = "practice_billing.test_client_list"
+PRACTICE_STREET = "12 Elm Street"  # the practice's address (PracticeHttpCase)
+
+
+@tagged("-at_install", "post_install")
+class TestReportRendering(PracticeHttpCase):
+    """Any report of the database, printed with the wkhtmltopdf of this machine (Debian's,
+    one document per process, no header): several records in one process, split back per
+    record; styles inside the HTML; the invoice's practice block only where the header is
+    lost."""
+
+    def setUp(self):
+        super().setUp()
+        self.Report = self.env["ir.actions.report"].with_context(force_report_rendering=True)
+        self.invoices = self._post_invoices("Ann Lee", "Bo Park", "Cy Diaz")
+
+    def _post_invoices(self, *names):
+        """A posted invoice of account (no billing run) for each client named."""
+        clients = self.env["res.partner"].create([{"name": name} for name in names])
+        invoices = self.env["account.move"].create(
+            [
+                {
+                    "move_type": "out_invoice",
+                    "partner_id": client.id,
+                    "invoice_line_ids": [
+                        Command.create({"product_id": self.service.id, "price_unit": 150.0})
+                    ],
+                }
+                for client in clients
+            ]
+        )
+        invoices.action_post()
+        return invoices
+
+    def _assert_only(self, text, invoice, label):
+        """``text`` prints ``invoice`` and no other invoice of the setUp."""
+        self.assertIn(invoice.name, text, label)
+        self.assertIn(invoice.partner_id.name, text, label)
+        for other in self.invoices - invoice:
+            self.assertNotIn(other.name, text, f"{label} holds {other.name}")
+            self.assertNotIn(other.partner_id.name, text, f"{label} holds {other.name}")
+
+    # ------------------------------------------------------------------ override order
+    def test_access_check_wraps_the_rendering_pieces(self):
+        """Billing's access check runs before anything is read or reused: its overrides are
+        the outermost, the batch and style pieces run inside them (models/__init__.py)."""
+        modules = [cls.__module__ for cls in type(self.env["ir.actions.report"]).__mro__]
+        package = "odoo.addons.practice_billing.models"
+        access = modules.index(f"{package}.ir_actions_report")
+        for piece in ("ir_actions_report_batch", "ir_actions_report_styles"):
+            self.assertLess(access, modules.index(f"{package}.{piece}"), piece)
+
+    # ------------------------------------------------------------------ A. several records
+    def test_another_addons_report_in_batch_one_process_one_pdf_per_record(self):
+        with wkhtmltopdf_runs(self.env) as runs:
+            pdfs = self.Report._render_pdf_each(INVOICES, self.invoices.ids)
+        self.assertEqual(len(runs), 1, f"one wkhtmltopdf for three invoices: {runs}")
+        self.assertEqual(list(pdfs), self.invoices.ids)
+        for invoice in self.invoices:
+            self.assertTrue(pdfs[invoice.id].startswith(b"%PDF"))
+            text, _fonts = self._pdf_text(pdfs[invoice.id], f"batch-{invoice.id}.pdf")
+            self._assert_only(text, invoice, invoice.name)
+        # Print (all in one PDF), in the order asked for.
+        ordered = self.invoices[::-1]
+        with wkhtmltopdf_runs(self.env) as runs:
+            pdf, _kind = self.Report._render_qweb_pdf(INVOICES, ordered.ids)
+        self.assertEqual(len(runs), 1, f"one wkhtmltopdf for three invoices: {runs}")
+        text, _fonts = self._pdf_text(pdf, "batch-print.pdf")
+        positions = [text.find(invoice.name) for invoice in ordered]
+        self.assertNotIn(-1, positions)
+        self.assertEqual(positions, sorted(positions))
+
+    def test_one_record_alone(self):
+        invoice = self.invoices[1]
+        with wkhtmltopdf_runs(self.env) as runs:
+            pdfs = self.Report._render_pdf_each(INVOICES, invoice.ids)
+        self.assertEqual(len(runs), 1)
+        self.assertEqual(list(pdfs), invoice.ids)
+        text, _fonts = self._pdf_text(pdfs[invoice.id], "alone.pdf")
+        self._assert_only(text, invoice, "alone")
+
+    def test_no_split_without_every_marker(self):
+        """If the PDF does not show where each record starts, nothing is guessed."""
+        ids = self.invoices[:2].ids
+        pdf, markers = self.Report._render_batch_as_one_document(INVOICES, ids)
+        self.assertEqual(len(self.Report._render_batch_split_pdf(pdf, markers)), 2)
+        self.assertIsNone(
+            self.Report._render_batch_split_pdf(pdf, [*markers, "https://elsewhere/#x"])
+        )
+        self.assertIsNone(self.Report._render_batch_split_pdf(pdf, markers[::-1]), "out of order")
+
+    def test_a_report_without_one_article_per_record_prints_one_by_one(self):
+        """Another addon's report may not mark its records: nothing breaks, nothing mixes."""
+        self.env["ir.ui.view"].create(
+            {
+                "name": "Client list",
+                "type": "qweb",
+                "key": CLIENT_LIST,
+                "arch": f"""<t t-name="{CLIENT_LIST}">
+                    <t t-call="web.html_container"><div class="article o_pb_real_text">
+                        <p t-foreach="docs" t-as="o">Client: <t t-out="o.name"/></p>
+                    </div></t></t>""",
+            }
+        )
+        self.env["ir.actions.report"].create(
+            {
+                "name": "Client list",
+                "model": "res.partner",
+                "report_type": "qweb-pdf",
+                "report_name": CLIENT_LIST,
+            }
+        )
+        clients = self.invoices[:2].partner_id
+        self.assertEqual(
+            self.Report._render_batch_as_one_document(CLIENT_LIST, clients.ids), (None, None)
+        )
+        with wkhtmltopdf_runs(self.env) as runs:
+            pdf, _kind = self.Report._render_qweb_pdf(CLIENT_LIST, clients.ids)
+        if not wkhtmltopdf_has_patched_qt():
+            self.assertEqual(len(runs), 2, "one by one")
+        text, _fonts = self._pdf_text(pdf, "client-list.pdf")
+        self.assertEqual(text.count("Client: "), 2)
+        self.assertLess(text.index(clients[0].name), text.index(clients[1].name))
+
+    # ------------------------------------------------------------------ B. styles
+    def _handed_to_wkhtmltopdf(self, report_ref, res_ids):
+        """The PDF, and the HTML documents (bodies, header, footer) `base` wrote for
+        wkhtmltopdf (measured below every override; the call goes through)."""
+        run_wkhtmltopdf = BaseReport._run_wkhtmltopdf
+        documents = []
+
+        def measured(report, bodies, **kwargs):
+            documents.extend([*bodies, kwargs.get("header") or "", kwargs.get("footer") or ""])
+            return run_wkhtmltopdf(report, bodies, **kwargs)
+
+        with patch.object(BaseReport, "_run_wkhtmltopdf", measured):
+            pdf, _kind = self.Report._render_qweb_pdf(report_ref, res_ids)
+        return pdf, documents
+
+    def test_styles_travel_inside_the_document(self):
+        """wkhtmltopdf needs nothing from the server: the report's CSS is in the HTML."""
+        html = self.Report._render_qweb_html(INVOICES, self.invoices.ids)[0].decode()
+        self.assertIn('href="/web/assets/', html)
+        served, documents = self._handed_to_wkhtmltopdf(INVOICES, self.invoices.ids)
+        self.assertTrue(documents)
+        for document in documents:
+            self.assertFalse(ASSET_STYLESHEET.search(document), "a stylesheet link is left")
+            self.assertNotIn('href="/web/assets/', document)
+        # The addon's own report styles (real-text fonts) are among those inlined.
+        self.assertIn('.article[data-oe-model="account.move"]', documents[0])
+        # With a report URL nobody answers, the PDF comes out the same, styles and all.
+        served_text, _fonts = self._pdf_text(served, "styles-served.pdf")
+        self.env["ir.config_parameter"].set_param("report.url", "http://127.0.0.1:9")
+        offline = self.Report._render_qweb_pdf(INVOICES, self.invoices.ids)[0]
+        offline_text, _fonts = self._pdf_text(offline, "styles-offline.pdf")
+        self.assertEqual(offline_text, served_text)
+        self._assert_looks_printed(self._rasterize("styles-offline.pdf"))
+
+    def _forget_report_styles(self):
+        """As on a new database or after an upgrade: no report style bundle is stored yet."""
+        self.env["ir.attachment"].sudo().search(
+            [("url", "=like", "/web/assets/%"), ("name", "=like", "web.report_assets%")]
+        ).unlink()
+
+    def _print_invoices(self):
+        return self.Report._render_qweb_pdf(INVOICES, self.invoices.ids)[0]
+
+    def _styled(self, pdf, name):
+        """A styled first page (the report's CSS was inlined)."""
+        text, _fonts = self._pdf_text(pdf, name)
+        self.assertIn(self.invoices[0].partner_id.name, text)
+        self._assert_looks_printed(self._rasterize(name))
+
+    def test_first_print_stores_no_style_bundle_in_the_printing_transaction(self):
+        self._forget_report_styles()
+        Attachment = type(self.env["ir.attachment"])
+        create = Attachment.create
+        created = []
+
+        def spy(attachments, vals_list):
+            records = create(attachments, vals_list)
+            created.extend((records.env.cr, url) for url in records.mapped("url") if url)
+            return records
+
+        with patch.object(Attachment, "create", spy):
+            pdf = self._print_invoices()
+        self._styled(pdf, "first-print.pdf")
+        in_printing = [url for cr, url in created if cr is self.env.cr]
+        self.assertFalse(in_printing, "the printing transaction wrote a style bundle")
+        # Under tests a transaction of its own is a savepoint of the test's: it shows here.
+        stored = [url for cr, url in created if cr is not self.env.cr]
+        self.assertTrue(stored, "the bundle is stored, by a transaction of its own")
+
+    def test_print_survives_a_concurrent_build_of_the_style_bundle(self):
+        """Another request building the same bundle makes the build fail with a
+        serialization failure: the build is retried, the print never fails for it."""
+        self._forget_report_styles()
+        css = AssetsBundle.css
+        clashes = []
+
+        def clash_once(bundle):
+            if not clashes:
+                clashes.append(bundle.name)
+                raise SerializationFailure("could not serialize access due to concurrent update")
+            return css(bundle)
+
+        with patch.object(AssetsBundle, "css", clash_once):
+            pdf = self._print_invoices()
+        self.assertTrue(clashes)
+        self._styled(pdf, "concurrent-build.pdf")
+
+    def test_styles_when_no_transaction_can_store_them(self):
+        """Compiled for this print only; if they do not compile, the <link> stays."""
+        self._forget_report_styles()
+        unavailable = OperationalError("connection pool exhausted")
+        with patch.object(AssetsBundle, "css", side_effect=unavailable):
+            pdf = self._print_invoices()
+            self._styled(pdf, "compiled-here.pdf")
+            html = self.Report._render_qweb_html(INVOICES, self.invoices.ids)[0]
+            with patch.object(AssetsBundle, "preprocess_css", side_effect=unavailable):
+                inlined = self.Report._inline_report_stylesheets(html.decode())
+        self.assertFalse(
+            self.env["ir.attachment"].search([("name", "=like", "web.report_assets%")])
+        )
+        self.assertTrue(ASSET_STYLESHEET.search(inlined), "the <link> stays as it was")
+
+    # ------------------------------------------------------------------ C. invoice header
+    def _billing_invoice(self):
+        """An invoice of the billing run: the kind whose body may repeat the practice."""
+        client = self._client_with_sessions("Jane Doe", "jane@example.com", "manual")
+        self.env["practice.billing.run"]._run_due_period(self.company, datetime.now())
+        invoice = self._invoices_of(client)
+        self.assertEqual(len(invoice), 1)
+        self.assertTrue(invoice.billing_run_id)
+        return invoice
+
+    def _invoices_of(self, client):
+        return self.env["account.move"].search(
+            [("partner_id", "=", client.id), ("move_type", "=", "out_invoice")]
+        )
+
+    def _pdf_html(self, invoice, patched_qt):
+        """The HTML a PDF of ``invoice`` is made from, with or without patched Qt."""
+        probe = patch.object(
+            ir_actions_report_batch, "wkhtmltopdf_has_patched_qt", return_value=patched_qt
+        )
+        with probe:
+            return self.Report._render_qweb_html(
+                INVOICES, invoice.ids, data={"report_type": "pdf"}
+            )[0].decode()
+
+    def test_practice_block_only_where_the_header_is_lost(self):
+        invoice = self._billing_invoice()
+        lost = self._pdf_html(invoice, patched_qt=False)
+        self.assertTrue("o_pb_practice" in lost, "a PDF without its header has the block")
+        printed = self._pdf_html(invoice, patched_qt=True)
+        self.assertFalse("o_pb_practice" in printed, "a PDF with its header has no block")
+        # The portal's invoice page (HTML, with the layout's header): the address once.
+        page = self.url_open(invoice.get_portal_url(report_type="html"))
+        self.assertEqual(page.status_code, 200)
+        self.assertTrue(invoice.name in page.text, "the invoice page")
+        self.assertFalse("o_pb_practice" in page.text, "the HTML page has no block")
+        self.assertEqual(page.text.count(PRACTICE_STREET), 1, "the practice's address once")
+
+    def test_practice_address_once_in_the_pdf_of_this_wkhtmltopdf(self):
+        if wkhtmltopdf_has_patched_qt():
+            self.skipTest("this wkhtmltopdf prints the header: the body has no practice block")
+        invoice = self._billing_invoice()
+        pdf = self.Report._render_qweb_pdf(INVOICES, invoice.ids)[0]
+        text, _fonts = self._pdf_text(pdf, "invoice-practice.pdf")
+        self.assertIn("Riverside Therapy", text)
+        self.assertEqual(text.count(PRACTICE_STREET), 1, "the practice's address once")
