@@ -12,7 +12,6 @@ from . import test_superbill_pdf
 from . import test_statement
 from . import test_billing_documents
 from . import test_portal
-from . import test_ui
 from . import test_portal_superbill_requests
 from . import test_portal_tokens
 from . import test_report_access

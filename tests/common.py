@@ -1,19 +1,123 @@
-import subprocess
-from contextlib import contextmanager
+"""The suite's one practice fixture, for both kinds of test case.
+
+``PracticeFixtures`` builds what a practice has (services, clients, sessions, its NPIs and Tax
+ID, a client's insurance); ``PracticeBillingCase`` puts it on Odoo's own accounting fixture
+(in-process tests), ``PracticeHttpCase`` on a practice company of its own behind the test's
+HTTP server (tours, portal, real PDFs: see tests/pdf.py).
+"""
+
 from datetime import datetime, timedelta
-from pathlib import Path
-from unittest.mock import patch
 
 from freezegun import freeze_time
-from PIL import Image
 
 import odoo.http
+from odoo import Command
 from odoo.tests import HttpCase, new_test_user
 
 from odoo.addons.account.tests.common import AccountTestInvoicingCommon
 
+from .pdf import PdfChecks
 
-class PracticeBillingCase(AccountTestInvoicingCommon):
+
+class PracticeFixtures:
+    """What a practice has. Class methods, set up once per test class (``cls.company``,
+    ``cls.clinician`` and ``cls.service_53`` are the practice, its clinician and its
+    53-minute psychotherapy)."""
+
+    @classmethod
+    def _create_billing_service(cls, name, cpt_code, price):
+        return cls.env["product.product"].create(
+            {
+                "name": name,
+                "type": "service",
+                "list_price": price,
+                "billing_cpt_code": cpt_code,
+                "taxes_id": [],
+            }
+        )
+
+    @classmethod
+    def _create_client(cls, name, **vals):
+        return cls.env["res.partner"].create({"name": name, **vals})
+
+    @classmethod
+    def _create_session(cls, client, start, service=None, minutes=53, **vals):
+        """Book a session the way staff do: the clinician organizes, the client attends."""
+        if isinstance(start, str):
+            start = datetime.fromisoformat(start)
+        return (
+            cls.env["calendar.event"]
+            .with_context(no_mail_to_attendees=True)
+            .create(
+                {
+                    "name": f"{client.name} session",
+                    "start": start,
+                    "stop": start + timedelta(minutes=minutes),
+                    "user_id": cls.clinician.id,
+                    "partner_ids": [(6, 0, [client.id, cls.clinician.partner_id.id])],
+                    "billing_product_id": (service or cls.service_53).id,
+                    **vals,
+                }
+            )
+        )
+
+    @classmethod
+    def _create_failing_session(cls, client, start):
+        """A session whose service was archived since: the run fails ``client`` and records
+        why (Runs > Failures)."""
+        retired = cls._create_billing_service("Psychotherapy, 30 min", "90832", 100.0)
+        session = cls._create_session(client, start, service=retired)
+        retired.active = False
+        return session
+
+    @classmethod
+    def _create_people(cls):
+        """A Billing User, a Billing Manager and a client with portal access."""
+        cls.billing_user = new_test_user(
+            cls.env, login="billing_user", groups="practice_billing.group_billing_user"
+        )
+        cls.billing_manager = new_test_user(
+            cls.env, login="billing_manager", groups="practice_billing.group_billing_manager"
+        )
+        cls.portal_user = new_test_user(cls.env, login="jane_portal", groups="base.group_portal")
+        cls.portal_client = cls.portal_user.partner_id
+
+    @classmethod
+    def _record_provider_identifiers(cls):
+        """The practice issues superbills and statements and has its NPIs and Tax ID."""
+        cls.company.write(
+            {
+                "billing_auto_statement": True,
+                "billing_auto_superbill": True,
+                "billing_npi": "1245319599",
+                "billing_tax_id": "12-3456789",
+            }
+        )
+        cls.clinician.billing_npi = "1234567893"
+
+    @classmethod
+    def _record_insurance(cls, client, member_id="W1"):
+        """Everything an insurer needs about ``client``, with a diagnosis since 2020."""
+        client.write(
+            {
+                "billing_needs_superbill": True,
+                "billing_birthdate": "1988-04-12",
+                "billing_insurance_payer": "Aetna",
+                "billing_insurance_member_id": member_id,
+            }
+        )
+        cls.env["practice.client.diagnosis"].create(
+            {
+                "partner_id": client.id,
+                "code": "F41.1",
+                "description": "Generalized anxiety disorder",
+                "date_start": "2020-01-01",
+            }
+        )
+        return client
+
+
+class PracticeBillingCase(PracticeFixtures, AccountTestInvoicingCommon):
     """A practice with a chart of accounts, a clinician, services and clients.
 
     Composes Odoo's own accounting fixture so invoices post exactly as in a real company.
@@ -41,60 +145,6 @@ class PracticeBillingCase(AccountTestInvoicingCommon):
         cls.client_jane = cls._create_client("Jane Doe", email="jane@example.com")
         cls.client_marcus = cls._create_client("Marcus Webb", email="marcus@example.com")
 
-    @classmethod
-    def _create_people(cls):
-        """A Billing User, a Billing Manager and a client with portal access."""
-        cls.billing_user = new_test_user(
-            cls.env, login="billing_user", groups="practice_billing.group_billing_user"
-        )
-        cls.billing_manager = new_test_user(
-            cls.env, login="billing_manager", groups="practice_billing.group_billing_manager"
-        )
-        cls.portal_user = new_test_user(cls.env, login="jane_portal", groups="base.group_portal")
-        cls.portal_client = cls.portal_user.partner_id
-
-    @classmethod
-    def _create_billing_service(cls, name, cpt_code, price):
-        return cls.env["product.product"].create(
-            {
-                "name": name,
-                "type": "service",
-                "list_price": price,
-                "billing_cpt_code": cpt_code,
-                "taxes_id": [],
-            }
-        )
-
-    @classmethod
-    def _create_client(cls, name, **vals):
-        return cls.env["res.partner"].create({"name": name, **vals})
-
-    @classmethod
-    def _create_session(cls, client, start, service=None, minutes=53, **vals):
-        """Book a session the way staff do: the clinician organizes, the client attends."""
-        if isinstance(start, str):
-            start = datetime.fromisoformat(start)
-        return cls.env["calendar.event"].create(
-            {
-                "name": f"{client.name} session",
-                "start": start,
-                "stop": start + timedelta(minutes=minutes),
-                "user_id": cls.clinician.id,
-                "partner_ids": [(6, 0, [client.id, cls.clinician.partner_id.id])],
-                "billing_product_id": (service or cls.service_53).id,
-                **vals,
-            }
-        )
-
-    @classmethod
-    def _create_failing_session(cls, client, start):
-        """A session whose service was archived since: the run fails ``client`` and records
-        why (Runs > Failures)."""
-        retired = cls._create_billing_service("Psychotherapy, 30 min", "90832", 100.0)
-        session = cls._create_session(client, start, service=retired)
-        retired.active = False
-        return session
-
     # ------------------------------------------------------------------ billing helpers
     def _cron(self, utc_now):
         """Run the scheduled billing job at ``utc_now``; return the runs it made."""
@@ -120,24 +170,6 @@ class PracticeBillingCase(AccountTestInvoicingCommon):
             self.assertEqual(session.billing_state, "invoiced", session.name)
 
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-
-
-@contextmanager
-def wkhtmltopdf_runs(env):
-    """Collect the report of each wkhtmltopdf process started inside the block."""
-    Report = type(env["ir.actions.report"])
-    run_wkhtmltopdf = Report._run_wkhtmltopdf
-    runs = []
-
-    def counted(report, *args, **kwargs):
-        runs.append(kwargs.get("report_ref"))
-        return run_wkhtmltopdf(report, *args, **kwargs)
-
-    with patch.object(Report, "_run_wkhtmltopdf", counted):
-        yield runs
-
-
 def read_addon_manifests_now():
     """Build Odoo's map of static folders (it reads every manifest) in this one thread.
 
@@ -148,38 +180,27 @@ def read_addon_manifests_now():
     return odoo.http.root.statics
 
 
-class PracticeHttpCase(HttpCase):
-    """A practice of its own, with a server wkhtmltopdf can fetch report styles from.
-
-    For real PDFs: HttpCase data is visible to the test's HTTP server.
-    """
+class PracticeHttpCase(PracticeFixtures, PdfChecks, HttpCase):
+    """A practice company of its own (Riverside Therapy, generic chart of accounts) behind
+    the test's HTTP server: tours, the portal and real PDFs (HttpCase data is visible to
+    the server, which wkhtmltopdf may ask for report assets)."""
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
         read_addon_manifests_now()
-
-    def setUp(self):
-        super().setUp()
-        # wkhtmltopdf fetches the report's CSS from this test's server.
-        self.env["ir.config_parameter"].sudo().set_param("report.url", self.base_url())
-        self.company = self._practice()
-        self.env = self.env(context=dict(self.env.context, allowed_company_ids=self.company.ids))
-        self.clinician = new_test_user(
-            self.env, login="maya", name="Maya Chen", company_id=self.company.id
+        cls.env["ir.config_parameter"].sudo().set_param("report.url", cls.base_url())
+        cls.company = cls._practice()
+        cls.env = cls.env(context=dict(cls.env.context, allowed_company_ids=cls.company.ids))
+        cls.clinician = new_test_user(
+            cls.env, login="maya", name="Maya Chen", company_id=cls.company.id
         )
-        self.service = self.env["product.product"].create(
-            {
-                "name": "Psychotherapy, 53 min",
-                "type": "service",
-                "list_price": 150.0,
-                "billing_cpt_code": "90837",
-                "taxes_id": [],
-            }
-        )
+        cls.service_53 = cls._create_billing_service("Psychotherapy, 53 min", "90837", 150.0)
+        cls.service = cls.service_53
 
-    def _practice(self):
-        company = self.env["res.company"].create(
+    @classmethod
+    def _practice(cls):
+        company = cls.env["res.company"].create(
             {
                 "name": "Riverside Therapy",
                 "email": "billing@riverside.example",
@@ -188,49 +209,21 @@ class PracticeHttpCase(HttpCase):
                 "city": "Portland",
                 "billing_auto_invoice": True,
                 # Invoices of the 1st are due on the 31st: not past due within the month.
-                "billing_payment_term_id": self.env.ref("account.account_payment_term_30days").id,
+                "billing_payment_term_id": cls.env.ref("account.account_payment_term_30days").id,
             }
         )
-        self.env["account.chart.template"].try_loading("generic_coa", company=company)
-        self.env.user.company_ids |= company
+        cls.env["account.chart.template"].try_loading("generic_coa", company=company)
+        cls.env.user.company_ids |= company
         return company
 
-    def _record_provider_identifiers(self):
-        """The practice issues superbills and statements and has its NPIs and Tax ID."""
-        self.company.write(
-            {
-                "billing_auto_statement": True,
-                "billing_auto_superbill": True,
-                "billing_npi": "1245319599",
-                "billing_tax_id": "12-3456789",
-            }
+    def _admin_works_here(self):
+        """The database's administrator, who tours log in as, works in this practice."""
+        self.env.ref("base.user_admin").write(
+            {"company_ids": [Command.link(self.company.id)], "company_id": self.company.id}
         )
-        self.clinician.billing_npi = "1234567893"
-
-    def _record_insurance(self, client, member_id="W1"):
-        """Everything an insurer needs about ``client``, with a diagnosis since 2020."""
-        client.write(
-            {
-                "billing_needs_superbill": True,
-                "billing_birthdate": "1988-04-12",
-                "billing_insurance_payer": "Aetna",
-                "billing_insurance_member_id": member_id,
-            }
-        )
-        self.env["practice.client.diagnosis"].create(
-            {
-                "partner_id": client.id,
-                "code": "F41.1",
-                "description": "Generalized anxiety disorder",
-                "date_start": "2020-01-01",
-            }
-        )
-        return client
 
     def _client_with_sessions(self, name, address, method, **vals):
-        client = self.env["res.partner"].create(
-            {"name": name, "email": address, "billing_delivery_method": method, **vals}
-        )
+        client = self._create_client(name, email=address, billing_delivery_method=method, **vals)
         self._add_sessions(client)
         return client
 
@@ -240,51 +233,6 @@ class PracticeHttpCase(HttpCase):
             day=2, hour=15, minute=0, second=0, microsecond=0
         )
         for week in weeks:
-            start = last_month + timedelta(days=week)
-            self.env["calendar.event"].with_context(no_mail_to_attendees=True).create(
-                {
-                    "name": f"{client.name} session",
-                    "start": start,
-                    "stop": start + timedelta(minutes=53),
-                    "user_id": self.clinician.id,
-                    "partner_ids": [(6, 0, client.ids)],
-                    "billing_product_id": self.service.id,
-                    "billing_company_id": self.company.id,
-                }
+            self._create_session(
+                client, last_month + timedelta(days=week), billing_company_id=self.company.id
             )
-
-    def _pdf_text(self, pdf_bytes, name):
-        """Keep the PDF as a test artifact and return its text and its fonts."""
-        ARTIFACTS.mkdir(exist_ok=True)
-        path = ARTIFACTS / name
-        path.write_bytes(pdf_bytes)
-        text = subprocess.run(
-            ["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True
-        ).stdout
-        fonts = subprocess.run(
-            ["pdffonts", str(path)], capture_output=True, text=True, check=True
-        ).stdout
-        return text, fonts
-
-    def _rasterize(self, name):
-        """A PNG of the PDF's first page beside it, for a person to look at."""
-        path = ARTIFACTS / name
-        subprocess.run(
-            ["pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "1", str(path), str(path)[:-4]],
-            check=True,
-        )
-        return next(ARTIFACTS.glob(path.stem + "*.png"))
-
-    def _assert_looks_printed(self, png):
-        """A styled page: ink on paper, neither blank nor a black box."""
-        with Image.open(png) as page:
-            grey = page.convert("L")
-            dark = sum(1 for value in grey.getdata() if value < 128)
-            ratio = dark / (grey.width * grey.height)
-        self.assertGreater(ratio, 0.005, f"{png.name} looks blank")
-        self.assertLess(ratio, 0.3, f"{png.name} looks unstyled or black")
-
-
-def kept_pdf(record):
-    """The PDF its report kept for ``record`` (an ir.attachment, attachment_use), if any."""
-    return record.env.ref(record._billing_report).retrieve_attachment(record)

@@ -5,7 +5,8 @@ from datetime import date, datetime, timedelta
 from odoo import Command
 from odoo.tests import new_test_user, tagged
 
-from .common import PracticeHttpCase, kept_pdf, wkhtmltopdf_runs
+from .common import PracticeHttpCase
+from .pdf import kept_pdf, wkhtmltopdf_runs
 
 
 @tagged("-at_install", "post_install")
@@ -222,10 +223,7 @@ class TestBillingDocumentsTour(PracticeHttpCase):
             ),
             2,
         )
-        # Staff work in this practice.
-        self.env.ref("base.user_admin").write(
-            {"company_ids": [Command.link(self.company.id)], "company_id": self.company.id}
-        )
+        self._admin_works_here()
         exports_before = self._exports()
         self.start_tour(
             "/odoo/action-practice_billing.action_billing_documents",

@@ -7,7 +7,8 @@ from odoo.exceptions import AccessError
 from odoo.tests import new_test_user, tagged
 
 from . import test_portal
-from .common import PracticeHttpCase, kept_pdf
+from .common import PracticeHttpCase
+from .pdf import kept_pdf
 
 SUPERBILL = "practice_billing.report_superbill"
 STATEMENT = "practice_billing.report_statement"

@@ -1,10 +1,12 @@
+from datetime import datetime, timedelta
+
 from freezegun import freeze_time
 from psycopg2 import IntegrityError
 
 from odoo.tests import Form, tagged
 from odoo.tools import mute_logger
 
-from .common import PracticeBillingCase
+from .common import PracticeBillingCase, PracticeHttpCase
 
 
 @tagged("-at_install", "post_install")
@@ -171,3 +173,17 @@ class TestSession(PracticeBillingCase):
         with mute_logger("odoo.sql_db"), self.assertRaises(IntegrityError), self.cr.savepoint():
             second.billing_invoice_line_id = invoice.invoice_line_ids
             second.flush_recordset()
+
+
+@tagged("-at_install", "post_install")
+class TestSessionsUi(PracticeHttpCase):
+    def test_staff_find_uninvoiced_sessions(self):
+        now = datetime.now().replace(microsecond=0)
+        self._create_session(self._create_client("Tour Client"), now - timedelta(days=3))
+        self._create_session(self._create_client("Future Client"), now + timedelta(days=3))
+        self._admin_works_here()
+        self.start_tour(
+            "/odoo/action-practice_billing.action_billing_sessions",
+            "practice_billing_sessions_tour",
+            login="admin",
+        )

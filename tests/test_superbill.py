@@ -7,7 +7,8 @@ from odoo.tests import tagged
 
 from odoo.addons.mail.tests.common import MockEmail
 
-from .common import PracticeBillingCase, kept_pdf, wkhtmltopdf_runs
+from .common import PracticeBillingCase
+from .pdf import kept_pdf, wkhtmltopdf_runs
 
 
 class CompletePracticeCase(PracticeBillingCase):
