@@ -12,7 +12,8 @@ class IrActionsReport(models.Model):
     _inherit = "ir.actions.report"
 
     def _billing_check_access(self, report_ref, res_ids):
-        """Raise AccessError unless the requesting user may read every record to print.
+        """Raise AccessError unless the requesting user may read every record to print, for
+        the reports this rule guards (see _billing_guards_report).
 
         Checked in the caller's environment before anything of the records is read or
         reused: a value read under sudo() stays in the ORM cache, and Odoo then serves it to
@@ -21,9 +22,23 @@ class IrActionsReport(models.Model):
         """
         if not res_ids:
             return
+        report = self._get_report(report_ref)
+        if not self._billing_guards_report(report):
+            return
         ids = [res_ids] if isinstance(res_ids, int) else list(res_ids)
-        model = self._get_report(report_ref).model
-        self.env[model].browse(ids).check_access("read")
+        self.env[report.model].browse(ids).check_access("read")
+
+    @api.model
+    def _billing_guards_report(self, report):
+        """Whether printing ``report`` needs read access to every record: the practice's
+        documents and invoices (health and billing information, read partly under sudo), and
+        any report that keeps its PDFs (Odoo serves a kept PDF without reading the record).
+        Other reports are left to Odoo, whose templates read records as the requesting user
+        (a report may legitimately print what the user cannot open)."""
+        billing_models = {"account.move"} | {
+            name for name in self.env if name.startswith("practice.")
+        }
+        return report.model in billing_models or bool(report.attachment_use)
 
     @api.model
     def _render_qweb_html(self, report_ref, docids, data=None):

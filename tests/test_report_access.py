@@ -146,3 +146,17 @@ class TestReportAccess(PracticeHttpCase):
             ._render_pdf_each("practice_billing.action_report_superbill", self.superbills.ids)
         )
         self.assertEqual(sorted(pdfs), sorted(self.superbills.ids))
+
+    def test_other_reports_are_left_to_odoo(self):
+        """Odoo prints a report of a record the user cannot open when its template reads
+        nothing of it (web's test_report_session_cookie, in ./dev.sh test-odoo): the rule
+        guards the practice's documents, invoices and reports that serve kept PDFs only."""
+        Report = self.env["ir.actions.report"]
+        for guarded in (SUPERBILL, STATEMENT, INVOICE):
+            self.assertTrue(Report._billing_guards_report(Report._get_report(guarded)), guarded)
+        card = Report.create(
+            {"name": "Card", "model": "res.partner", "report_name": "base.contact_name"}
+        )
+        self.assertFalse(Report._billing_guards_report(card))
+        card.write({"attachment": "'card.pdf'", "attachment_use": True})
+        self.assertTrue(Report._billing_guards_report(card), "kept PDFs are served unread")
