@@ -14,10 +14,13 @@ What, for every report of the database (not only the billing addon's):
   is rendered once and must hold exactly one article per record, in order. The articles go
   into ONE HTML document, each on a new page and starting with an invisible link to its
   record (a "marker"); wkhtmltopdf keeps links as PDF link annotations, so the PDF is cut back
-  per record at the page carrying each marker. A report that does not print one article per
-  record, or a PDF whose markers cannot all be found in order, is printed one record per
-  process instead: nothing is guessed. PDFs the report keeps (attachment_use) are reused by
-  Odoo, as always.
+  per record at the page carrying each marker. Then each record goes alone through the rest
+  of Odoo's rendering (the overrides of the addons loaded before this one, e.g. account's
+  "Original Bills", which prints no HTML at all, and base), its part of that PDF standing in
+  for its own wkhtmltopdf process: every addon's rendering runs for every record, as when it
+  is printed alone. A report that does not print one article per record, or a PDF whose
+  markers cannot all be found in order, is printed one record per process instead: nothing
+  is guessed. PDFs the report keeps (attachment_use) are not printed again: Odoo reuses them.
 - ``_render_pdf_each(report_ref, res_ids)``: {res_id: PDF bytes}, one PDF per record.
 - Templates are told whether the layout's header is printed (``layout_header_printed`` in the
   rendering context), so a document can repeat in its body what the header would have shown
@@ -27,8 +30,9 @@ This piece relies on these private methods of `base` (``ir.actions.report``), ea
 where it is used: ``_render_qweb_pdf_prepare_streams`` (overridden; its {res_id: {"stream",
 "attachment"}} result), ``_pre_render_qweb_pdf`` and ``_prepare_pdf_report_attachment_vals_list``
 (to print one PDF per record as printing does), ``_prepare_html`` (the per-record documents,
-header, footer and paperformat arguments Odoo hands to wkhtmltopdf), ``_run_wkhtmltopdf`` and
-``_get_rendering_context``. It copies none of base's rendering: the layout is base's.
+header, footer and paperformat arguments Odoo hands to wkhtmltopdf), ``_run_wkhtmltopdf``
+(overridden: called with the one document of one record) and ``_get_rendering_context``. It
+copies none of base's rendering: the layout is base's.
 """
 
 import functools
@@ -40,6 +44,7 @@ import subprocess
 import lxml.html
 
 from odoo import api, models
+from odoo.exceptions import UserError
 from odoo.tools.pdf import PdfReader, PdfWriter
 
 # Depends on `base` (private): the path of the wkhtmltopdf binary Odoo runs.
@@ -58,6 +63,10 @@ MARKER_LINK = (
     'style="display: block; width: 1px; height: 1px; margin-bottom: -1px;"></a>'
 )
 PAGE_BREAK = '<div style="page-break-after: always;"></div>'
+
+# Context key: (report id, res_id, PDF bytes) of a record printed together with others, for
+# the rendering of that record alone (see _render_qweb_pdf_prepare_streams).
+PRINTED_TOGETHER = "billing_report_printed_together"
 
 
 @functools.cache
@@ -129,24 +138,62 @@ class IrActionsReport(models.Model):
         """Override of `base` (private): with a wkhtmltopdf that takes one document per
         process, print two or more records in one process (see this module's docstring).
 
-        Records whose PDF the report keeps (attachment_use) are left to `base`, which reuses
-        the kept PDF; the streams come back in the order of ``res_ids``, in base's format
-        ({res_id: {"stream": BytesIO, "attachment": kept attachment or None}}).
+        The records are printed together first; then each record goes alone through the
+        rest of the rendering (the overrides of addons loaded before this one, and base,
+        which reuses a PDF the report keeps), its part of that print standing in for its own
+        wkhtmltopdf process (see _run_wkhtmltopdf). Returns base's {res_id: {"stream",
+        "attachment"}}, in the order of ``res_ids``. Ids given twice are base's own case.
         """
-        if not res_ids or len(res_ids) < 2 or wkhtmltopdf_has_patched_qt():
+        if (
+            not res_ids
+            or len(res_ids) < 2
+            or len(set(res_ids)) != len(res_ids)
+            or wkhtmltopdf_has_patched_qt()
+        ):
             return super()._render_qweb_pdf_prepare_streams(report_ref, data, res_ids=res_ids)
-        kept = self._render_batch_kept_ids(report_ref, res_ids)
-        streams = (
-            super()._render_qweb_pdf_prepare_streams(report_ref, data, res_ids=kept) if kept else {}
-        )
-        to_render = [res_id for res_id in res_ids if res_id not in kept]
-        streams.update(self._render_batch(report_ref, data, to_render))
-        return {res_id: streams[res_id] for res_id in res_ids}
+        printed = self._render_batch_print_together(report_ref, data, res_ids)
+        streams = {}
+        try:
+            with self.env.cr.savepoint():
+                for res_id in res_ids:
+                    alone = self._render_batch_with_printed(report_ref, res_id, printed.get(res_id))
+                    streams.update(
+                        super(IrActionsReport, alone)._render_qweb_pdf_prepare_streams(
+                            report_ref, data, res_ids=[res_id]
+                        )
+                    )
+        except UserError:
+            # A record that cannot be printed alone where Odoo prints the whole set (account's
+            # Original Bills refuses a bill without an original alone, and leaves it out of a
+            # print of several): Odoo's own handling of the whole print decides.
+            return super()._render_qweb_pdf_prepare_streams(report_ref, data, res_ids=res_ids)
+        return streams
+
+    def _render_batch_print_together(self, report_ref, data, res_ids):
+        """{res_id: PDF bytes} of the records of ``res_ids`` printed in one wkhtmltopdf
+        process and cut back per record, or {} when that cannot be done safely (then each
+        record is printed by a process of its own). Records whose PDF the report keeps are
+        not printed: base reuses their PDF."""
+        kept = set(self._render_batch_kept_ids(report_ref, res_ids))
+        to_print = [res_id for res_id in res_ids if res_id not in kept]
+        if len(to_print) < 2:
+            return {}
+        pdf, markers = self._render_batch_as_one_document(report_ref, to_print, data=data)
+        if pdf is None:
+            _logger.info("%s: not one article per record, rendering one by one", report_ref)
+            return {}
+        parts = self._render_batch_split_pdf(pdf, markers)
+        if parts is None:
+            _logger.warning(
+                "%s: could not split the PDF per record, rendering one by one", report_ref
+            )
+            return {}
+        return dict(zip(to_print, parts, strict=True))
 
     def _render_batch_kept_ids(self, report_ref, res_ids):
         """The ids of ``res_ids`` whose PDF the report kept (attachment_use), decided as
         `base` does: the attachment's name is evaluated on the records in the caller's
-        environment (never under sudo)."""
+        environment (never under sudo). Base reuses those PDFs; they are not printed."""
         report = self._get_report(report_ref)
         if not (report.attachment and report.attachment_use):
             return []
@@ -155,34 +202,55 @@ class IrActionsReport(models.Model):
         records = self.env[report.model].browse(res_ids)
         return [record.id for record in records if report.retrieve_attachment(record)]
 
-    def _render_batch(self, report_ref, data, res_ids):
-        """{res_id: stream} for ``res_ids``, rendered in one wkhtmltopdf process when the
-        one-document PDF can be split back per record, else one by one."""
-        if len(res_ids) < 2:
-            return self._render_batch_one_by_one(report_ref, data, res_ids)
-        pdf, markers = self._render_batch_as_one_document(report_ref, res_ids, data=data)
-        if pdf is None:
-            _logger.info("%s: not one article per record, rendering one by one", report_ref)
-            return self._render_batch_one_by_one(report_ref, data, res_ids)
-        parts = self._render_batch_split_pdf(pdf, markers)
-        if parts is None:
-            _logger.warning(
-                "%s: could not split the PDF per record, rendering one by one", report_ref
-            )
-            return self._render_batch_one_by_one(report_ref, data, res_ids)
-        return {
-            res_id: {"stream": io.BytesIO(part), "attachment": None}
-            for res_id, part in zip(res_ids, parts, strict=True)
-        }
+    def _render_batch_with_printed(self, report_ref, res_id, pdf):
+        """This model, for rendering the record ``res_id`` alone: carrying ``pdf``, its part
+        of the print together (None if it was not printed so), for _run_wkhtmltopdf."""
+        printed = pdf and (self._get_report(report_ref).id, res_id, pdf)
+        return self.with_context(**{PRINTED_TOGETHER: printed})
 
-    def _render_batch_one_by_one(self, report_ref, data, res_ids):
-        """{res_id: stream}, one wkhtmltopdf process per record (as printed alone)."""
-        streams = {}
-        for res_id in res_ids:
-            streams.update(
-                self._render_qweb_pdf_prepare_streams(report_ref, data, res_ids=[res_id])
-            )
-        return streams
+    @api.model
+    def _run_wkhtmltopdf(  # noqa: PLR0917 (Odoo's signature)
+        self,
+        bodies,
+        report_ref=False,
+        header=None,
+        footer=None,
+        landscape=False,
+        specific_paperformat_args=None,
+        set_viewport_size=False,
+    ):
+        """Override of `base` (private): a record rendered alone after being printed
+        together with others (see _render_qweb_pdf_prepare_streams) gets its part of that
+        print instead of a wkhtmltopdf process of its own."""
+        printed = self._render_batch_printed_pdf(bodies, report_ref)
+        if printed is not None:
+            return printed
+        return super()._run_wkhtmltopdf(
+            bodies,
+            report_ref=report_ref,
+            header=header,
+            footer=footer,
+            landscape=landscape,
+            specific_paperformat_args=specific_paperformat_args,
+            set_viewport_size=set_viewport_size,
+        )
+
+    def _render_batch_printed_pdf(self, bodies, report_ref):
+        """The PDF printed together for the record ``bodies`` print, or None: only for one
+        body, of the report printed together, holding that record's article alone (another
+        print made meanwhile, of another report or record, runs wkhtmltopdf)."""
+        printed = self.env.context.get(PRINTED_TOGETHER)
+        if not printed or len(bodies) != 1 or not report_ref:
+            return None
+        report_id, res_id, pdf = printed
+        report = self._get_report(report_ref)
+        if report.id != report_id:
+            return None
+        articles = lxml.html.document_fromstring(bodies[0]).xpath(ARTICLE)
+        printing = [
+            (article.get("data-oe-model"), article.get("data-oe-id")) for article in articles
+        ]
+        return pdf if printing == [(report.model, str(res_id))] else None
 
     def _render_batch_as_one_document(self, report_ref, res_ids, data=None):
         """Print several records of one report as a single HTML document, one wkhtmltopdf.

@@ -1,8 +1,10 @@
-from datetime import datetime
+import io
+from datetime import date, datetime
 from unittest.mock import patch
 
 from psycopg2 import OperationalError
 from psycopg2.errors import SerializationFailure
+from reportlab.pdfgen import canvas
 
 from odoo import Command
 from odoo.tests import tagged
@@ -15,9 +17,12 @@ from odoo.addons.practice_billing.models.ir_actions_report_batch import (
 )
 from odoo.addons.practice_billing.models.ir_actions_report_styles import ASSET_STYLESHEET
 
-from .common import PracticeHttpCase, wkhtmltopdf_runs
+from .common import PracticeHttpCase
+from .pdf import wkhtmltopdf_runs
 
 INVOICES = "account.account_invoices"  # account's report: the rendering is not billing's
+# account's "Original Bills": its own override of the rendering returns each bill's original PDF.
+ORIGINAL_BILLS = "account.action_account_original_vendor_bill"
 CLIENT_LIST = "practice_billing.test_client_list"
 PRACTICE_STREET = "12 Elm Street"  # the practice's address (PracticeHttpCase)
 
@@ -51,6 +56,56 @@ class TestReportRendering(PracticeHttpCase):
         )
         invoices.action_post()
         return invoices
+
+    def _bills_with_originals(self, *suppliers):
+        """A posted vendor bill of each supplier named, its original PDF (as the supplier
+        sent it, one page saying "Original bill of <supplier>") attached as its main
+        attachment."""
+        partners = self.env["res.partner"].create([{"name": name} for name in suppliers])
+        bills = self.env["account.move"].create(
+            [
+                {
+                    "move_type": "in_invoice",
+                    "partner_id": partner.id,
+                    "invoice_date": date.today(),
+                    "invoice_line_ids": [Command.create({"name": "Rent", "price_unit": 80.0})],
+                }
+                for partner in partners
+            ]
+        )
+        bills.action_post()
+        for bill in bills:
+            bill.message_main_attachment_id = self.env["ir.attachment"].create(
+                {
+                    "name": f"{bill.partner_id.name}.pdf",
+                    "raw": self._original_pdf(f"Original bill of {bill.partner_id.name}"),
+                    "mimetype": "application/pdf",
+                    "res_model": "account.move",
+                    "res_id": bill.id,
+                }
+            )
+        return bills
+
+    @staticmethod
+    def _bannered_original(bill):
+        """What account's "Original Bills" prints of ``bill`` (its number on a banner,
+        then its original), as _banner_text reads it."""
+        return "".join(f"{bill.name} Original bill of {bill.partner_id.name}".split())
+
+    def _banner_text(self, pdf, name):
+        """The PDF's text without white space: account's banner is set at 45 degrees, which
+        pdftotext reads as broken lines."""
+        text, _fonts = self._pdf_text(pdf, name)
+        return "".join(text.split())
+
+    @staticmethod
+    def _original_pdf(text):
+        """A one-page PDF holding ``text`` (as real text)."""
+        stream = io.BytesIO()
+        page = canvas.Canvas(stream)
+        page.drawString(72, 720, text)
+        page.save()
+        return stream.getvalue()
 
     def _assert_only(self, text, invoice, label):
         """``text`` prints ``invoice`` and no other invoice of the setUp."""
@@ -89,6 +144,48 @@ class TestReportRendering(PracticeHttpCase):
         positions = [text.find(invoice.name) for invoice in ordered]
         self.assertNotIn(-1, positions)
         self.assertEqual(positions, sorted(positions))
+
+    def test_original_bills_of_several_bills_print_each_original(self):
+        """account prints "Original Bills" in its own override of the rendering, which sits
+        below the batch: printed together, each bill still gives its original, bannered
+        with its number, in the order asked for (never a blank page per bill)."""
+        bills = self._bills_with_originals("Northwind Supplies", "Summit Rentals")[::-1]
+        pdf, _kind = self.Report._render_qweb_pdf(ORIGINAL_BILLS, bills.ids)
+        text = self._banner_text(pdf, "original-bills.pdf")
+        starts = [text.find(self._bannered_original(bill)) for bill in bills]
+        self.assertNotIn(-1, starts, f"a bill's original is missing: {text!r}")
+        self.assertEqual(starts, sorted(starts), "in the order asked for")
+        pdfs = self.Report._render_pdf_each(ORIGINAL_BILLS, bills.ids)
+        self.assertEqual(list(pdfs), bills.ids)
+        for bill, other in zip(bills, bills[::-1], strict=True):
+            text = self._banner_text(pdfs[bill.id], f"original-{bill.id}.pdf")
+            self.assertIn(self._bannered_original(bill), text)
+            self.assertNotIn(self._bannered_original(other), text)
+
+    def test_original_bills_with_a_bill_without_its_original_as_odoo_prints_them(self):
+        """Odoo leaves a bill without an original out of a print of several (it refuses it
+        alone): printed together, the others still come out."""
+        with_original = self._bills_with_originals("Northwind Supplies")
+        without = self._bills_with_originals("Summit Rentals")
+        without.message_main_attachment_id.unlink()
+        pdf, _kind = self.Report._render_qweb_pdf(ORIGINAL_BILLS, (without | with_original).ids)
+        text = self._banner_text(pdf, "original-bills-one-missing.pdf")
+        self.assertIn(self._bannered_original(with_original), text)
+
+    def test_a_printed_part_stands_in_only_for_its_own_record(self):
+        """A record's part of a print together replaces wkhtmltopdf only for that record's
+        one document of that report: anything else printed meanwhile is printed."""
+        first, second = self.invoices[:2]
+        html = self.Report._render_qweb_html(INVOICES, first.ids, data={"report_type": "pdf"})[0]
+        bodies = self.env.ref(INVOICES)._prepare_html(html, report_model="account.move")[0]
+        alone = self.Report._render_batch_with_printed(INVOICES, first.id, b"%PDF first")
+        self.assertEqual(alone._render_batch_printed_pdf(bodies, INVOICES), b"%PDF first")
+        another = self.Report._render_batch_with_printed(INVOICES, second.id, b"%PDF second")
+        self.assertIsNone(another._render_batch_printed_pdf(bodies, INVOICES), "another record")
+        without_payment = "account.account_invoices_without_payment"
+        self.assertIsNone(alone._render_batch_printed_pdf(bodies, without_payment), "report")
+        self.assertIsNone(alone._render_batch_printed_pdf(bodies * 2, INVOICES), "two bodies")
+        self.assertIsNone(self.Report._render_batch_printed_pdf(bodies, INVOICES), "not printed")
 
     def test_one_record_alone(self):
         invoice = self.invoices[1]
