@@ -6,12 +6,16 @@ from odoo.exceptions import AccessError, MissingError, UserError
 from odoo.http import request
 from odoo.osv import expression
 
-from odoo.addons.portal.controllers.portal import CustomerPortal
+from odoo.addons.account_payment.controllers.portal import PortalAccount
 from odoo.addons.portal.controllers.portal import pager as portal_pager
 
 
-class PracticeBillingPortal(CustomerPortal):
+class PracticeBillingPortal(PortalAccount):
     """Superbills and statements in the customer portal, beside Odoo's invoices.
+
+    Extends account's portal (through account_payment's, the most derived the addon depends
+    on), so its own overrides of account's methods (My Account's delivery menu) come after
+    account's.
 
     Built like `account`'s invoices: each kind of document has its domain, sortings, list
     values and page values in methods an addon can override."""
@@ -28,6 +32,39 @@ class PracticeBillingPortal(CustomerPortal):
                 "practice.statement", self._prepare_statements_domain()
             )
         return values
+
+    # ------------------------------------------------------------------ my account
+    # How a client may choose to receive documents in "My Account": the practice's own
+    # methods for clients. Staff decide the others (Manual, by Post).
+    CLIENT_DELIVERY_METHODS = ("email", "portal")
+
+    def _prepare_portal_layout_values(self):
+        """Override of `account`: "Receive invoices" in My Account offers email and the
+        client portal, the client's current method first (the form submits the first one
+        when none matches: saving an address must never move a portal client to email), and
+        keeps a method staff set (Manual) as it is."""
+        values = super()._prepare_portal_layout_values()
+        if "invoice_sending_methods" not in values:
+            return values
+        client = request.env.user.partner_id.sudo()
+        labels = dict(client._fields["invoice_sending_method"]._description_selection(request.env))
+        current = client.billing_delivery_method
+        offered = [current] + [m for m in self.CLIENT_DELIVERY_METHODS if m != current]
+        values["invoice_sending_methods"] = {
+            method: labels.get(method, method) for method in offered if method
+        }
+        return values
+
+    def details_form_validate(self, data, partner_creation=False):
+        """Override of `portal`: a client chooses among the methods offered; one only staff
+        may set (Manual: a crafted form could opt out of reminder emails) is not saved, and
+        the client's method stays as it is. (Not an error: the page the form returns to
+        cannot show one, and the menu never offers it.)"""
+        method = data.get("invoice_sending_method")
+        offered = self._prepare_portal_layout_values().get("invoice_sending_methods", {})
+        if method and method not in offered:
+            data.pop("invoice_sending_method")
+        return super().details_form_validate(data, partner_creation)
 
     def _billing_count(self, model_name, domain):
         """How many of the user's documents match ``domain`` (record rules keep them to
@@ -232,9 +269,15 @@ class PracticeBillingPortal(CustomerPortal):
         """The values of a statement's page, with previous/next from the list's history
         (Odoo's: the neighbours' links carry their token, as invoices' do)."""
         values = {"statement": statement, "page_name": "statement"}
-        return self._get_page_view_values(
+        values = self._get_page_view_values(
             statement, access_token, values, "my_statements_history", False, **kwargs
         )
+        # Plain addresses (Odoo's pager would make tokens for the neighbours, under sudo,
+        # and fail on one deleted since the list was shown).
+        values.pop("prev_record", None)
+        values.pop("next_record", None)
+        values.update(self._billing_records_pager(statement, "my_statements_history"))
+        return values
 
     @http.route(
         ["/my/statements", "/my/statements/page/<int:page>"], type="http", auth="user", website=True

@@ -89,4 +89,7 @@ class AccountMoveSend(models.AbstractModel):
             if "portal" in move_data["sending_methods"] and self._is_applicable_to_move(
                 "portal", move, **move_data
             ):
-                move._billing_notify_in_portal()
+                # In the invoice's practice (the portal user belongs to it), and through the
+                # delivery step that turns a failed invitation into a Failed invoice with its
+                # reason, never an error that stops the sending of every other invoice.
+                move.with_company(move.company_id)._billing_deliver_portal()

@@ -242,7 +242,13 @@ class IrActionsReport(models.Model):
         printed = self.env.context.get(PRINTED_TOGETHER)
         if not printed or len(bodies) != 1 or not report_ref:
             return None
+        # A context can come from a request (/report/...?context=, RPC): only the tuple
+        # _render_batch_with_printed made counts (JSON cannot carry bytes).
+        if not (isinstance(printed, tuple) and len(printed) == 3):
+            return None
         report_id, res_id, pdf = printed
+        if not (isinstance(report_id, int) and isinstance(res_id, int) and isinstance(pdf, bytes)):
+            return None
         report = self._get_report(report_ref)
         if report.id != report_id:
             return None

@@ -65,6 +65,11 @@ class PracticeClientDocument(models.AbstractModel):
         """The practice's sequence of this kind of document, made on its first use (a
         practice added later numbers from 1, apart from the others)."""
         Sequence = self.env["ir.sequence"].sudo()
+        # Two first documents of a practice at once (the run and a portal request) make one
+        # sequence, not two that both start at 1: the second waits for the first's commit.
+        self.env.cr.execute(
+            "SELECT pg_advisory_xact_lock(hashtext(%s))", [f"{self._name}/{company.id}"]
+        )
         sequence = Sequence.search(
             [("code", "=", self._name), ("company_id", "=", company.id)], order="id", limit=1
         )

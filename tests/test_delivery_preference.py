@@ -3,7 +3,7 @@ from pathlib import Path
 
 from freezegun import freeze_time
 
-from odoo.tests import Form, tagged
+from odoo.tests import Form, new_test_user, tagged
 
 from odoo.addons.mail.tests.common import MockEmail
 
@@ -54,6 +54,24 @@ class TestOneDeliveryPreference(PracticeBillingCase, MockEmail):
         notice = [m for m in self._mails if "a new document in your client portal" in m["subject"]]
         self.assertEqual(len(notice), 1)
         self.assertFalse(notice[0]["attachments"], "the portal notice carries nothing")
+
+    def test_a_failed_portal_invitation_fails_that_invoice_only(self):
+        """Odoo's background sending goes on for the other invoices of its batch."""
+        new_test_user(self.env, login="shared@example.com", email="shared@example.com")
+        sibling = self._create_client(
+            "Sibling", email="shared@example.com", billing_delivery_method="portal"
+        )
+        self.client_marcus.billing_delivery_method = "portal"
+        refused, invited = self._posted_invoice(sibling), self._posted_invoice(self.client_marcus)
+        with self.mock_mail_gateway():
+            self.env["account.move.send"]._generate_and_send_invoices(
+                refused | invited, allow_raising=False
+            )
+        self.assertEqual(refused.billing_delivery_state, "failed")
+        self.assertTrue(refused.billing_delivery_error)
+        self.assertTrue(self.client_marcus.user_ids, "the other client is invited")
+        self.assertEqual(invited.billing_delivery_method, "portal")
+        self.assertNotEqual(invited.billing_delivery_state, "failed")
 
     def test_a_new_client_gets_the_practices_default_and_keeps_it(self):
         self.company.billing_default_delivery_method = "portal"
@@ -166,7 +184,8 @@ class TestDeliveryMethodMigration(PracticeBillingCase):
             "invoice_sending_method = NULL WHERE id = %s",
             [self.client_jane.id],
         )
-        # Marcus chose "by Email" in Odoo's field for the other practice: that stays.
+        # Odoo's Send wizard stored "by Email" (its default then) on Marcus for the other
+        # practice the first time staff sent him an invoice: the practice's choice wins.
         cr.execute(
             "UPDATE res_partner SET billing_delivery_method = 'manual', "
             "invoice_sending_method = jsonb_build_object(%s::text, 'email') WHERE id = %s",
@@ -181,7 +200,7 @@ class TestDeliveryMethodMigration(PracticeBillingCase):
         self.assertEqual(
             self.client_marcus.with_company(self.company).billing_delivery_method, "manual"
         )
-        self.assertEqual(self.client_marcus.with_company(other).billing_delivery_method, "email")
+        self.assertEqual(self.client_marcus.with_company(other).billing_delivery_method, "manual")
         cr.execute(
             "SELECT 1 FROM information_schema.columns WHERE table_name = 'res_partner' "
             "AND column_name = 'billing_delivery_method'"

@@ -149,3 +149,53 @@ class TestClientPortalHooks(PortalClientCase):
             self.assertNotIn(superbill_url, self.url_open("/my/superbills").text)
             self.assertEqual(self.url_open(superbill_url).status_code, 404)
         self.assertIn(superbill_url, self.url_open("/my/superbills").text)
+
+
+@tagged("-at_install", "post_install")
+class TestClientChoosesDelivery(PortalClientCase):
+    """ "My Account" lets a client choose email or the portal, and nothing else."""
+
+    def _save_my_account(self, **changes):
+        self.authenticate("jane_portal", "jane_portal")
+        page = self.url_open("/my/account")
+        csrf = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+        # What the browser submits: the form's fields as shown, the first option of the
+        # "Receive invoices" menu selected when none matches the client's method.
+        data = {
+            "name": "Jane Doe",
+            "email": "jane@example.com",
+            "phone": "555-0100",
+            "street": "7 Oak Lane",
+            "city": "Salem",
+            "country_id": str(self.env.ref("base.us").id),
+            "state_id": str(self.env.ref("base.state_us_39").id),
+            "zipcode": "97301",
+            "invoice_sending_method": page.text.split('name="invoice_sending_method"')[1]
+            .split('value="')[1]
+            .split('"')[0],
+            "csrf_token": csrf,
+            **changes,
+        }
+        return self.url_open("/my/account", data=data)
+
+    def _method(self):
+        jane = self.jane_user.partner_id.with_company(self.company)
+        jane.invalidate_recordset()
+        return jane.billing_delivery_method
+
+    def test_saving_an_address_keeps_the_portal(self):
+        self.jane_user.partner_id.with_company(self.company).billing_delivery_method = "portal"
+        self._save_my_account()
+        self.assertEqual(self._method(), "portal")
+
+    def test_a_client_may_switch_between_email_and_the_portal(self):
+        self.jane_user.partner_id.with_company(self.company).billing_delivery_method = "portal"
+        self._save_my_account(invoice_sending_method="email")
+        self.assertEqual(self._method(), "email")
+
+    def test_a_client_cannot_choose_what_staff_decide(self):
+        self.jane_user.partner_id.with_company(self.company).billing_delivery_method = "portal"
+        response = self._save_my_account(invoice_sending_method="manual", city="Eugene")
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(self._method(), "portal", "not saved")
+        self.assertEqual(self.jane_user.partner_id.city, "Eugene", "the rest is saved")
