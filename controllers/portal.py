@@ -87,6 +87,54 @@ class PracticeBillingPortal(PortalAccount):
             "next_record": following and following.access_url,
         }
 
+    def _billing_list_values(self, model_name, kind, *, domain, sortings, page, sortby, url):
+        """The values of a list of the client's documents (see _prepare_my_superbills_values):
+        ``kind`` ("superbills") names the page and the documents' key."""
+        values = self._prepare_portal_layout_values()
+        Model = request.env[model_name]
+        if sortby not in sortings:
+            sortby = "date"
+        order = sortings[sortby]["order"]
+        total = self._billing_count(model_name, domain)
+        values.update(
+            {
+                kind: lambda offset: (
+                    Model.search(domain, order=order, limit=self._items_per_page, offset=offset)
+                    if total
+                    else Model
+                ),
+                "page_name": kind,
+                "pager": {
+                    "url": url,
+                    "url_args": {"sortby": sortby},
+                    "total": total,
+                    "page": page,
+                    "step": self._items_per_page,
+                },
+                "default_url": url,
+                "searchbar_sortings": sortings,
+                "sortby": sortby,
+            }
+        )
+        return values
+
+    def _billing_render_list(self, kind, values, **extra_values):
+        """Render a list page from its values: the page of documents the pager points at,
+        which become the previous/next history of their own pages."""
+        pager = portal_pager(**values["pager"])
+        documents = values[kind](pager["offset"])
+        request.session[f"my_{kind}_history"] = documents.ids[:100]
+        values.update({kind: documents, "pager": pager, **extra_values})
+        return request.render(f"practice_billing.portal_my_{kind}", values)
+
+    def _billing_page_view_values(self, document, access_token, values, history, **kwargs):
+        """Odoo's page values of a document (chatter, token), with previous/next as plain
+        addresses from the list's ``history`` (Odoo's pager would make tokens for the
+        neighbours under sudo, and fail on one deleted since the list was shown)."""
+        values = self._get_page_view_values(document, access_token, values, None, False, **kwargs)
+        values.update(self._billing_records_pager(document, history))
+        return values
+
     # ------------------------------------------------------------------ superbills
     def _prepare_superbills_domain(self):
         """The superbills the portal shows, in lists and on their own page: issued ones
@@ -105,45 +153,21 @@ class PracticeBillingPortal(PortalAccount):
         """The values of the superbills list, as `account` prepares invoices: ``pager``
         holds the pager's arguments and ``superbills`` a function of the pager's offset,
         so the route decides the page. ``domain`` narrows the list further."""
-        values = self._prepare_portal_layout_values()
-        Superbill = request.env["practice.superbill"]
-        domain = expression.AND([domain or [], self._prepare_superbills_domain()])
-        searchbar_sortings = self._get_superbills_searchbar_sortings()
-        if sortby not in searchbar_sortings:
-            sortby = "date"
-        order = searchbar_sortings[sortby]["order"]
-        total = self._billing_count("practice.superbill", domain)
-        values.update(
-            {
-                "superbills": lambda offset: (
-                    Superbill.search(domain, order=order, limit=self._items_per_page, offset=offset)
-                    if total
-                    else Superbill
-                ),
-                "page_name": "superbills",
-                "pager": {
-                    "url": url,
-                    "url_args": {"sortby": sortby},
-                    "total": total,
-                    "page": page,
-                    "step": self._items_per_page,
-                },
-                "default_url": url,
-                "searchbar_sortings": searchbar_sortings,
-                "sortby": sortby,
-            }
+        return self._billing_list_values(
+            "practice.superbill",
+            "superbills",
+            domain=expression.AND([domain or [], self._prepare_superbills_domain()]),
+            sortings=self._get_superbills_searchbar_sortings(),
+            page=page,
+            sortby=sortby,
+            url=url,
         )
-        return values
 
     def _render_my_superbills(self, page, sortby, **extra_values):
         """The superbills list page; ``extra_values`` go to the template (the request
-        form's error and dates). The shown superbills become the previous/next history."""
+        form's error and dates)."""
         values = self._prepare_my_superbills_values(page, sortby)
-        pager = portal_pager(**values["pager"])
-        superbills = values["superbills"](pager["offset"])
-        request.session["my_superbills_history"] = superbills.ids[:100]
-        values.update({"superbills": superbills, "pager": pager, **extra_values})
-        return request.render("practice_billing.portal_my_superbills", values)
+        return self._billing_render_list("superbills", values, **extra_values)
 
     def _superbill_get_page_view_values(self, superbill, access_token, **kwargs):
         """The values of a superbill's page, with previous/next from the list's history.
@@ -152,9 +176,7 @@ class PracticeBillingPortal(PortalAccount):
         client only, so no token, and no signed chatter link's ``pid``/``hash``, reaches
         the page. An override may add values."""
         values = {"superbill": superbill, "page_name": "superbill"}
-        values = self._get_page_view_values(superbill, None, values, "my_superbills_history", False)
-        values.update(self._billing_records_pager(superbill, "my_superbills_history"))
-        return values
+        return self._billing_page_view_values(superbill, None, values, "my_superbills_history")
 
     @http.route(
         ["/my/superbills", "/my/superbills/page/<int:page>"], type="http", auth="user", website=True
@@ -235,60 +257,30 @@ class PracticeBillingPortal(PortalAccount):
 
     def _prepare_my_statements_values(self, page, sortby, domain=None, url="/my/statements"):
         """The values of the statements list, as `_prepare_my_superbills_values`."""
-        values = self._prepare_portal_layout_values()
-        Statement = request.env["practice.statement"]
-        domain = expression.AND([domain or [], self._prepare_statements_domain()])
-        searchbar_sortings = self._get_statements_searchbar_sortings()
-        if sortby not in searchbar_sortings:
-            sortby = "date"
-        order = searchbar_sortings[sortby]["order"]
-        total = self._billing_count("practice.statement", domain)
-        values.update(
-            {
-                "statements": lambda offset: (
-                    Statement.search(domain, order=order, limit=self._items_per_page, offset=offset)
-                    if total
-                    else Statement
-                ),
-                "page_name": "statements",
-                "pager": {
-                    "url": url,
-                    "url_args": {"sortby": sortby},
-                    "total": total,
-                    "page": page,
-                    "step": self._items_per_page,
-                },
-                "default_url": url,
-                "searchbar_sortings": searchbar_sortings,
-                "sortby": sortby,
-            }
+        return self._billing_list_values(
+            "practice.statement",
+            "statements",
+            domain=expression.AND([domain or [], self._prepare_statements_domain()]),
+            sortings=self._get_statements_searchbar_sortings(),
+            page=page,
+            sortby=sortby,
+            url=url,
         )
-        return values
 
     def _statement_get_page_view_values(self, statement, access_token, **kwargs):
         """The values of a statement's page, with previous/next from the list's history
         (Odoo's: the neighbours' links carry their token, as invoices' do)."""
         values = {"statement": statement, "page_name": "statement"}
-        values = self._get_page_view_values(
-            statement, access_token, values, "my_statements_history", False, **kwargs
+        return self._billing_page_view_values(
+            statement, access_token, values, "my_statements_history", **kwargs
         )
-        # Plain addresses (Odoo's pager would make tokens for the neighbours, under sudo,
-        # and fail on one deleted since the list was shown).
-        values.pop("prev_record", None)
-        values.pop("next_record", None)
-        values.update(self._billing_records_pager(statement, "my_statements_history"))
-        return values
 
     @http.route(
         ["/my/statements", "/my/statements/page/<int:page>"], type="http", auth="user", website=True
     )
     def portal_my_statements(self, page=1, sortby=None, **kw):
         values = self._prepare_my_statements_values(page, sortby)
-        pager = portal_pager(**values["pager"])
-        statements = values["statements"](pager["offset"])
-        request.session["my_statements_history"] = statements.ids[:100]
-        values.update({"statements": statements, "pager": pager})
-        return request.render("practice_billing.portal_my_statements", values)
+        return self._billing_render_list("statements", values)
 
     # auth="public": a statement holds no clinical data, its emailed link opens it with its
     # access token.

@@ -12,8 +12,11 @@ from . import practice_billing_run
 from . import practice_billing_run_failure
 from . import calendar_recurrence
 from . import mail_mail
-from . import ir_actions_report_batch
+
+# Styles before the batch: the batch's _run_wkhtmltopdf hands a record its part of a print
+# together before the styles' would inline a stylesheet into HTML nobody prints.
 from . import ir_actions_report_styles
+from . import ir_actions_report_batch
 from . import ir_actions_report  # after the rendering pieces: its access check wraps them
 from . import res_users
 from . import practice_client_diagnosis

@@ -69,7 +69,7 @@ class AccountMoveSend(models.AbstractModel):
     def _get_default_sending_method(self, move):
         """Override of `account`: the client's delivery method in the invoice's practice
         (theirs, else the practice's default for new clients), as the billing run uses."""
-        partner = move.partner_id.with_company(move.company_id).sudo()
+        partner = move.partner_id.with_company(move.company_id)
         return partner.billing_delivery_method or super()._get_default_sending_method(move)
 
     @api.model

@@ -209,31 +209,15 @@ class IrActionsReport(models.Model):
         return self.with_context(**{PRINTED_TOGETHER: printed})
 
     @api.model
-    def _run_wkhtmltopdf(  # noqa: PLR0917 (Odoo's signature)
-        self,
-        bodies,
-        report_ref=False,
-        header=None,
-        footer=None,
-        landscape=False,
-        specific_paperformat_args=None,
-        set_viewport_size=False,
-    ):
+    def _run_wkhtmltopdf(self, bodies, report_ref=False, **kwargs):
         """Override of `base` (private): a record rendered alone after being printed
         together with others (see _render_qweb_pdf_prepare_streams) gets its part of that
-        print instead of a wkhtmltopdf process of its own."""
+        print instead of a wkhtmltopdf process of its own (and its styles are not inlined
+        for nothing: this override runs before the styles', see models/__init__.py)."""
         printed = self._render_batch_printed_pdf(bodies, report_ref)
         if printed is not None:
             return printed
-        return super()._run_wkhtmltopdf(
-            bodies,
-            report_ref=report_ref,
-            header=header,
-            footer=footer,
-            landscape=landscape,
-            specific_paperformat_args=specific_paperformat_args,
-            set_viewport_size=set_viewport_size,
-        )
+        return super()._run_wkhtmltopdf(bodies, report_ref=report_ref, **kwargs)
 
     def _render_batch_printed_pdf(self, bodies, report_ref):
         """The PDF printed together for the record ``bodies`` print, or None: only for one

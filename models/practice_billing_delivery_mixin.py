@@ -52,11 +52,9 @@ class PracticeBillingDeliveryMixin(models.AbstractModel):
         practice; email and portal need an email address, else manual (see
         _billing_deliver_manual, which asks staff for the address)."""
         self.ensure_one()
-        client = self.partner_id.with_company(self.company_id)
-        method = client.billing_delivery_method
-        if method in ("email", "portal") and not client.email:
+        if self._billing_needs_email():
             return "manual"
-        return method
+        return self.partner_id.with_company(self.company_id).billing_delivery_method
 
     def _billing_needs_email(self):
         """Whether this document's client receives documents by email or in the portal

@@ -174,22 +174,20 @@ class PracticeBillingRun(models.Model):
 
     def _generate_superbills(self, period_start):
         """Superbills of the month that just ended, for clients who need them."""
-        month_start = period_start - relativedelta(months=1)
-        Superbill = self.env["practice.superbill"].sudo()
-        clients = Superbill._clients_to_issue(self.company_id)
-        superbills = Superbill._generate(
-            clients, month_start, period_start - relativedelta(days=1), self.company_id
+        return (
+            self.env["practice.superbill"]
+            .sudo()
+            ._issue(
+                None,
+                period_start - relativedelta(months=1),
+                period_start - relativedelta(days=1),
+                self.company_id,
+            )
         )
-        superbills._deliver_issued()
-        return superbills
 
     def _generate_statements(self, period_start):
         """Statements dated the 1st, after this run's invoices (see practice.statement)."""
-        Statement = self.env["practice.statement"].sudo()
-        clients = Statement._clients_to_issue(self.company_id)
-        statements = Statement._generate(clients, period_start, self.company_id)
-        statements._billing_deliver()
-        return statements
+        return self.env["practice.statement"].sudo()._issue(None, period_start, self.company_id)
 
     def _due_session_domain(self):
         """Domain of the sessions this run bills. Override to narrow what is billed."""

@@ -50,6 +50,15 @@ class PracticeStatement(models.Model):
 
     # ------------------------------------------------------------------ generation
     @api.model
+    def _issue(self, clients, date, company):
+        """Statements dated ``date`` for ``clients`` (empty: every client of the practice
+        with a receivable history), made and delivered (the run on the 1st, Generate)."""
+        clients = clients or self._clients_to_issue(company)
+        statements = self._generate(clients, date, company)
+        statements._billing_deliver()
+        return statements
+
+    @api.model
     def _generate(self, clients, date, company=None):
         """One statement per client with activity since their last one, or a balance."""
         company = company or self.env.company

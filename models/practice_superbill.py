@@ -171,6 +171,15 @@ class PracticeSuperbill(models.Model):
         return self.env["res.partner"]._billing_clients(company).filtered("billing_needs_superbill")
 
     @api.model
+    def _issue(self, clients, date_start, date_end, company):
+        """The period's superbills of ``clients`` (empty: every client who needs them),
+        made, checked and, those issued, delivered (the run on the 1st, Generate)."""
+        clients = clients or self._clients_to_issue(company)
+        superbills = self._generate(clients, date_start, date_end, company)
+        superbills._deliver_issued()
+        return superbills
+
+    @api.model
     def _generate(self, clients, date_start, date_end, company=None):
         """Create and pre-flight one superbill per client for the period, unless one exists.
 

@@ -77,15 +77,11 @@ class PracticeBillingGenerate(models.TransientModel):
         }
 
     def _generate_superbills(self):
-        Superbill = self.env["practice.superbill"]
-        clients = self.partner_ids or Superbill._clients_to_issue(self.company_id)
-        superbills = Superbill._generate(clients, self.date_from, self.date_until, self.company_id)
-        superbills._deliver_issued()
-        return superbills
+        return self.env["practice.superbill"]._issue(
+            self.partner_ids, self.date_from, self.date_until, self.company_id
+        )
 
     def _generate_statements(self):
-        Statement = self.env["practice.statement"]
-        clients = self.partner_ids or Statement._clients_to_issue(self.company_id)
-        statements = Statement._generate(clients, self.date_until, self.company_id)
-        statements._billing_deliver()
-        return statements
+        return self.env["practice.statement"]._issue(
+            self.partner_ids, self.date_until, self.company_id
+        )
