@@ -5,6 +5,7 @@
 #   ./dev.sh test-odoo [pytest args]   Odoo's own tests of what the addon overrides, addon installed
 #   ./dev.sh bench   billing-run benchmark (bench/monthly_run.py), N = 500 and 5000 unless given
 #   ./dev.sh bench-export [N]   Billing Documents export benchmark (bench/export_pdf.py)
+#   ./dev.sh screenshots [file.png ...]   remake docs/*.png from a fresh demo practice
 # Odoo 18 source: $ODOO_SRC, else $PB_CACHE/odoo (default ~/.cache/practice-billing/odoo);
 # `start` clones upstream 18.0 there when neither exists.
 set -euo pipefail
@@ -158,7 +159,7 @@ cmd_test() {
   local db="pb_test_$$" log="$BUILD/install-$$.log" rc=0
   say "Lint: ruff and pylint-odoo."
   (cd "$REPO" && "$VENV/bin/ruff" format --check . && "$VENV/bin/ruff" check .) || die "ruff found problems (ruff format . / ruff check --fix .)."
-  (cd "$REPO" && "$VENV/bin/pylint" --rcfile=.pylintrc --load-plugins=pylint_odoo $(git ls-files '*.py' | grep -v '^bench/')) ||
+  (cd "$REPO" && "$VENV/bin/pylint" --rcfile=.pylintrc --load-plugins=pylint_odoo $(git ls-files '*.py' | grep -v '^\(bench\|docs\)/')) ||
     die "pylint-odoo found problems (see above)."
   local bare="${db}_nodemo" bare_log="$BUILD/install-$$-nodemo.log"
   trap 'dropdb -h 127.0.0.1 --if-exists '"$db"' 2>/dev/null || true; dropdb -h 127.0.0.1 --if-exists '"$bare"' 2>/dev/null || true' EXIT
@@ -291,11 +292,27 @@ cmd_bench_export() { # ./dev.sh bench-export [N]: bench/export_pdf.py with a ser
     --report-url "http://127.0.0.1:$port" -n "$n"
 }
 
+cmd_screenshots() { # ./dev.sh screenshots [file.png ...]: docs/make_screenshots.py on a fresh demo
+  prepare noclone
+  local db="pb_screenshots" port=8078
+  dropdb -h 127.0.0.1 --if-exists "$db"
+  say "Installing the demo practice into $db."
+  odoo_bin -d "$db" -i practice_billing --stop-after-init --http-port=0 --log-level=warn || die "Install failed."
+  "$VENV/bin/python" "$ODOO/odoo-bin" -c "$BUILD/odoo.conf" -d "$db" --http-port="$port" \
+    --db-filter="^$db\$" --max-cron-threads=0 --log-level=warn &
+  local server=$!
+  trap 'kill '"$server"' 2>/dev/null || true; sleep 1; dropdb -h 127.0.0.1 --if-exists '"$db"' 2>/dev/null || true' EXIT
+  for _ in $(seq 60); do curl -s -o /dev/null "http://127.0.0.1:$port/web/login" && break; sleep 1; done
+  "$VENV/bin/python" "$REPO/docs/make_screenshots.py" --config "$BUILD/odoo.conf" --db "$db" \
+    --url "http://127.0.0.1:$port" ${1:+--only "$@"}
+}
+
 case "${1:-}" in
   start) shift; cmd_start "$@" ;;
   test) shift; cmd_test "$@" ;;
   test-odoo) shift; cmd_test_odoo "$@" ;;
   bench) shift; cmd_bench "$@" ;;
   bench-export) shift; cmd_bench_export "$@" ;;
-  *) echo "usage: ./dev.sh start | ./dev.sh test [pytest args] | ./dev.sh test-odoo [pytest args] | ./dev.sh bench [N ...] | ./dev.sh bench-export [N]" >&2; exit 2 ;;
+  screenshots) shift; cmd_screenshots "$@" ;;
+  *) echo "usage: ./dev.sh start | ./dev.sh test [pytest args] | ./dev.sh test-odoo [pytest args] | ./dev.sh bench [N ...] | ./dev.sh bench-export [N] | ./dev.sh screenshots [file.png ...]" >&2; exit 2 ;;
 esac
