@@ -12,6 +12,7 @@
         "security/practice_billing_groups.xml",
         "security/ir.model.access.csv",
         "security/practice_billing_rules.xml",
+        "reports/report_letterhead.xml",
         "reports/report_invoice.xml",
         "reports/report_superbill.xml",
         "reports/report_statement.xml",
