@@ -1,13 +1,15 @@
 from datetime import datetime
 
 from odoo.tests import tagged
+from odoo.tools import format_date
 
 from .common import PracticeHttpCase
 
 
 @tagged("-at_install", "post_install")
 class TestStatementPdf(PracticeHttpCase):
-    """The statement a client reads: summary, activity, aging and how to pay."""
+    """The statement a client reads and pays by check: summary, activity, aging, how to pay
+    and a remittance stub to tear off."""
 
     def setUp(self):
         super().setUp()
@@ -52,3 +54,25 @@ class TestStatementPdf(PracticeHttpCase):
         ):
             self.assertIn(required, text, required)
         self.assertIn("DejaVu", fonts)
+
+    def test_remittance_stub_to_tear_off_and_mail_with_a_check(self):
+        text, _fonts = self._printed("statement-stub.pdf")
+        body, separator, stub = text.partition(
+            "Please detach and return this part with your payment"
+        )
+        self.assertTrue(separator, "a tear-off part")
+        self.assertIn("Over 90 days", body, "the stub comes after the statement")
+        self.assertEqual(body.count("12 Elm Street"), 1, "the practice's address once above")
+        stub = " ".join(stub.split())
+        for required in (
+            "Client Jane Doe",
+            f"Statement number {self.statement.name}",
+            f"Statement date {format_date(self.env, self.statement.date)}",
+            "Amount due $ 300.00",
+            "Amount enclosed $",
+            "Make checks payable to",
+            "Riverside Therapy",
+            "Mail to",
+            "12 Elm Street",
+        ):
+            self.assertIn(required, stub)
