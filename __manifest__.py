@@ -16,6 +16,7 @@
         "reports/report_invoice.xml",
         "reports/report_superbill.xml",
         "reports/report_statement.xml",
+        "reports/report_billing_export_cover.xml",
         "data/mail_template.xml",
         "data/ir_cron.xml",
         "data/ir_actions_server.xml",

@@ -11,6 +11,7 @@ from . import test_superbill
 from . import test_superbill_pdf
 from . import test_invoice_pdf
 from . import test_statement_pdf
+from . import test_billing_export_pdf
 from . import test_statement
 from . import test_billing_documents
 from . import test_portal
