@@ -1,7 +1,11 @@
 import base64
+import re
 
-from odoo import api, models
+from odoo import api, fields, models
 from odoo.tools import format_date
+
+# A line's label as the billing run writes it for a session: "2026-11-02 — Psychotherapy".
+ISO_DATED_LABEL = re.compile(r"(?P<day>\d{4}-\d{2}-\d{2}) — (?P<label>.*)", re.DOTALL)
 
 
 class ReportAccountReportInvoice(models.AbstractModel):
@@ -14,44 +18,60 @@ class ReportAccountReportInvoice(models.AbstractModel):
 
     @api.model
     def _get_report_values(self, docids, data=None):
-        """Override of `account`: also ``billing_session_lines`` (see
-        _billing_session_lines) and ``billing_pay_online`` ({invoice id: {"url", "qr"}}, only
-        for invoices the client can pay online now)."""
+        """Override of `account`: also ``billing_line_details`` (see _billing_line_details)
+        and ``billing_pay_online`` ({invoice id: {"url", "qr"}}, only for invoices the client
+        can pay online now)."""
         values = super()._get_report_values(docids, data=data)
         invoices = values["docs"]
-        values["billing_session_lines"] = self._billing_session_lines(invoices)
+        values["billing_line_details"] = self._billing_line_details(invoices)
         values["billing_pay_online"] = {
             invoice.id: pay for invoice in invoices if (pay := self._billing_pay_online(invoice))
         }
         return values
 
     @api.model
-    def _billing_session_lines(self, invoices):
+    def _billing_line_details(self, invoices):
         """{invoice line id: {"day", "label", "cpt", "modifiers", "clinician"}} for the lines
-        that bill a session: its local date (a date, which the template formats as the rest
-        of the document), the line's label without the date it starts with (the billing run
-        writes it there in ISO format), the CPT code and modifiers, the clinician with
-        credentials.
+        of a session, dated: the date (a date, which the template formats as the rest of the
+        document) and the line's label without the date it starts with (the billing run
+        writes it there in ISO format); for a line that bills a session, its CPT code,
+        modifiers and clinician with credentials too. A line copied from a session's line
+        (a credit note's) is dated the same way, from its label.
 
         Read under sudo: the invoice was checked for the requesting user before printing
         (models/ir_actions_report.py), and its client, a portal user, reads no sessions.
         """
         details = {}
-        for line in invoices.sudo().invoice_line_ids.filtered("billing_session_id"):
-            session = line.billing_session_id
-            company = session.billing_company_id or line.company_id
-            day = company._billing_local_date(session.start)
-            clinician = session.user_id
-            details[line.id] = {
-                "day": day,
-                "label": self._billing_label_without_day(line, day),
-                "cpt": session.billing_product_id.billing_cpt_code or "",
-                "modifiers": session.billing_cpt_modifiers or "",
-                "clinician": ", ".join(
-                    part for part in (clinician.name, clinician.billing_credentials) if part
-                ),
-            }
+        lines = invoices.sudo().invoice_line_ids
+        for line in lines.filtered(lambda move_line: move_line.display_type == "product"):
+            if line.billing_session_id:
+                details[line.id] = self._billing_session_line_details(line)
+            elif dated := ISO_DATED_LABEL.match(line.name or ""):
+                details[line.id] = {
+                    "day": fields.Date.to_date(dated["day"]),
+                    "label": dated["label"],
+                    "cpt": "",
+                    "modifiers": "",
+                    "clinician": "",
+                }
         return details
+
+    @api.model
+    def _billing_session_line_details(self, line):
+        """The details of ``line``, which bills a session (see _billing_line_details)."""
+        session = line.billing_session_id
+        company = session.billing_company_id or line.company_id
+        day = company._billing_local_date(session.start)
+        clinician = session.user_id
+        return {
+            "day": day,
+            "label": self._billing_label_without_day(line, day),
+            "cpt": session.billing_product_id.billing_cpt_code or "",
+            "modifiers": session.billing_cpt_modifiers or "",
+            "clinician": ", ".join(
+                part for part in (clinician.name, clinician.billing_credentials) if part
+            ),
+        }
 
     @api.model
     def _billing_label_without_day(self, line, day):

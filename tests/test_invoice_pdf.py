@@ -130,3 +130,20 @@ class TestInvoicePdf(PracticeHttpCase):
         text, _fonts = self._printed(self.invoice, "invoice-paid.pdf")
         self.assertNotIn("Pay online", text, "paid: nothing left to pay online")
         self.assertIn("Amount Due $ 0.00", text)
+
+    def test_credit_note_of_sessions_in_the_same_date_format(self):
+        """A credit note copies the invoice's labels ("2026-10-02 — …"): its dates are
+        printed as the rest of the document."""
+        reversal = (
+            self.env["account.move.reversal"]
+            .with_context(active_model="account.move", active_ids=self.invoice.ids)
+            .create({"journal_id": self.invoice.journal_id.id, "reason": "Insurance paid"})
+        )
+        credit_note = self.env["account.move"].browse(reversal.refund_moves()["res_id"])
+        credit_note.action_post()
+        text, _fonts = self._printed(credit_note, "credit-note.pdf")
+        self.assertIn("Credit Note", text)
+        for session in self.invoice.invoice_line_ids.billing_session_id:
+            day = self.company._billing_local_date(session.start)
+            self.assertIn(f"{format_date(self.env, day)} — Psychotherapy, 53 min", text)
+        self.assertFalse(ISO_DATE.findall(text), "one date format on the credit note")
