@@ -1,11 +1,11 @@
 import base64
 import io
 import subprocess
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from PIL import Image
 
-from odoo.tests import tagged
+from odoo.tests import new_test_user, tagged
 from odoo.tools import format_date
 
 from .common import PracticeHttpCase
@@ -164,3 +164,26 @@ class TestSuperbillPdf(PracticeHttpCase):
             check=True,
         ).stdout
         return len(listing.splitlines()) - 2  # two lines of headers
+
+    def test_rendering_npi_on_each_line_when_several_clinicians_saw_the_client(self):
+        """An insurer reads which clinician rendered each service (CMS-1500 box 24J)."""
+        sam = new_test_user(self.env, login="sam", name="Sam Ortiz", company_id=self.company.id)
+        sam.write({"billing_npi": "1992999999", "billing_taxonomy_code": "103T00000X"})
+        client = self._record_insurance(
+            self._create_client("Lee Park", billing_delivery_method="manual")
+        )
+        self._add_sessions(client, weeks=(0,))
+        day = (datetime.now().replace(day=1) - timedelta(days=1)).replace(day=9, hour=15)
+        self._create_session(client, day, user_id=sam.id, billing_company_id=self.company.id)
+        client.with_company(self.company).action_billing_invoice_now()
+        last_month_end = datetime.now().date().replace(day=1) - timedelta(days=1)
+        superbill = self.env["practice.superbill"]._generate(
+            client, last_month_end.replace(day=1), last_month_end, self.company
+        )
+        self.assertEqual(superbill.state, "issued", superbill.missing_info)
+        text, _fonts = self._pdf_text(self._render(superbill), "superbill-two-clinicians.pdf")
+        rows = [line for line in text.splitlines() if "90837" in line]
+        self.assertEqual(len(rows), 2, rows)
+        self.assertIn("1234567893", rows[0], "Maya Chen's session")
+        self.assertIn("1992999999", rows[1], "Sam Ortiz's session")
+        self.assertIn("taxonomy 103T00000X", text)
