@@ -17,6 +17,7 @@ from . import mail_mail
 # together before the styles' would inline a stylesheet into HTML nobody prints.
 from . import ir_actions_report_styles
 from . import ir_actions_report_batch
+from . import ir_actions_report_margins
 from . import ir_actions_report  # after the rendering pieces: its access check wraps them
 from . import res_users
 from . import practice_client_diagnosis
@@ -24,3 +25,5 @@ from . import practice_superbill
 from . import practice_superbill_line
 from . import practice_statement
 from . import practice_billing_document
+from . import practice_billing_export
+from . import report_account_report_invoice

@@ -6,7 +6,6 @@ from dateutil.relativedelta import relativedelta
 
 from odoo import api, fields, models, tools
 from odoo.osv import expression
-from odoo.tools.pdf import merge_pdf
 
 from .practice_billing_delivery_mixin import DELIVERY_STATES
 
@@ -177,8 +176,12 @@ class PracticeBillingDocument(models.Model):
 
     # ------------------------------------------------------------------ export
     def _get_merged_pdf(self):
-        """One PDF of all documents, in the order of self (the order the list shows)."""
-        return merge_pdf([pdf for _document, pdf in self._render_pdfs()])
+        """One PDF of all documents, in the order of self (the order the list shows), its
+        pages numbered; a cover page listing them first when the context says
+        ``billing_export_cover`` (see models/practice_billing_export.py)."""
+        return self.env["practice.billing.export"]._merged_pdf(
+            self._render_pdfs(), cover=self.env.context.get("billing_export_cover")
+        )
 
     def _render_pdfs(self):
         """[(document, PDF bytes)] in order.

@@ -9,6 +9,9 @@ from . import test_delivery_smtp
 from . import test_clinical_data
 from . import test_superbill
 from . import test_superbill_pdf
+from . import test_invoice_pdf
+from . import test_statement_pdf
+from . import test_billing_export_pdf
 from . import test_statement
 from . import test_billing_documents
 from . import test_portal

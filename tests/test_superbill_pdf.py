@@ -1,8 +1,15 @@
-from datetime import datetime
+import base64
+import io
+import subprocess
+from datetime import datetime, timedelta
 
-from odoo.tests import tagged
+from PIL import Image
+
+from odoo.tests import new_test_user, tagged
+from odoo.tools import format_date
 
 from .common import PracticeHttpCase
+from .pdf import ARTIFACTS
 
 
 @tagged("-at_install", "post_install")
@@ -23,6 +30,7 @@ class TestSuperbillPdf(PracticeHttpCase):
                 "billing_npi": "1234567893",
                 "billing_license_number": "LCSW-12345",
                 "billing_credentials": "LCSW",
+                "billing_taxonomy_code": "1041C0700X",
             }
         )
         self.client = self._client_with_sessions(
@@ -81,13 +89,16 @@ class TestSuperbillPdf(PracticeHttpCase):
             "F41.1",
             "Generalized anxiety disorder",
             "90837",
+            "Psychotherapy, 53 min",
+            "taxonomy 1041C0700X",
             "Provider signature",
             "Submit this document to your insurance company",
             "$ 300.00",
             f"Superbill {self.superbill.name}",
-            "Issued ",
+            "Date issued",
         ):
             self.assertIn(required, text.replace("\xa0", " "), required)
+        self.assertIn(format_date(self.env, self.superbill.date_issued), text)
         self.assertIn("DejaVu", fonts)
 
     def test_code_only_privacy_option(self):
@@ -120,39 +131,59 @@ class TestSuperbillPdf(PracticeHttpCase):
         self.assertIn("CHANGED-ID", text)
         self.assertIn("replaces", text)
 
+    def test_letterhead_logo_and_taxonomy_of_each_clinician(self):
+        """The practice's logo heads the superbill (the layout's header is lost here), never
+        Odoo's placeholder; each clinician's taxonomy code is printed."""
+        self.superbill.line_ids.session_id.user_id.billing_taxonomy_code = "101YM0800X"
+        action = self.superbill.action_new_version()  # the issued PDF is kept as it was
+        superbill = self.env["practice.superbill"].browse(action["res_id"])
+        text, _fonts = self._pdf_text(self._render(superbill), "superbill-no-logo.pdf")
+        self.assertIn("taxonomy 101YM0800X", text)
+        self.assertTrue(self.company.uses_default_logo)
+        self.assertEqual(self._images("superbill-no-logo.pdf"), 0, "no placeholder logo")
+        self.company.logo = self._logo()
+        action = superbill.action_new_version()
+        superbill = self.env["practice.superbill"].browse(action["res_id"])
+        text, _fonts = self._pdf_text(self._render(superbill), "superbill-logo.pdf")
+        self.assertEqual(self._images("superbill-logo.pdf"), 1, "the practice's logo")
+        self.assertLess(text.index("Riverside Therapy"), text.index("Superbill"))
 
-@tagged("-at_install", "post_install")
-class TestStatementPdf(PracticeHttpCase):
-    def test_statement_pdf_has_the_summary_lines_aging_and_how_to_pay(self):
-        self.company.billing_auto_statement = True
-        client = self._client_with_sessions(
-            "Jane Doe", "jane@example.com", "manual", street="7 Oak Lane", city="Salem"
+    @staticmethod
+    def _logo():
+        stream = io.BytesIO()
+        Image.new("RGB", (240, 80), (38, 110, 120)).save(stream, "PNG")
+        return base64.b64encode(stream.getvalue())
+
+    @staticmethod
+    def _images(name):
+        """How many images a PDF kept in test-artifacts/ holds (pdfimages -list)."""
+        listing = subprocess.run(
+            ["pdfimages", "-list", str(ARTIFACTS / name)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        return len(listing.splitlines()) - 2  # two lines of headers
+
+    def test_rendering_npi_on_each_line_when_several_clinicians_saw_the_client(self):
+        """An insurer reads which clinician rendered each service (CMS-1500 box 24J)."""
+        sam = new_test_user(self.env, login="sam", name="Sam Ortiz", company_id=self.company.id)
+        sam.write({"billing_npi": "1992999999", "billing_taxonomy_code": "103T00000X"})
+        client = self._record_insurance(
+            self._create_client("Lee Park", billing_delivery_method="manual")
         )
-        self.env["practice.billing.run"]._run_due_period(self.company, datetime.now())
-        statement = self.env["practice.statement"].search([("partner_id", "=", client.id)])
-        self.assertEqual(len(statement), 1)
-        pdf = (
-            self.env["ir.actions.report"]
-            .with_context(force_report_rendering=True)
-            ._render_qweb_pdf("practice_billing.action_report_statement", statement.ids)[0]
+        self._add_sessions(client, weeks=(0,))
+        day = (datetime.now().replace(day=1) - timedelta(days=1)).replace(day=9, hour=15)
+        self._create_session(client, day, user_id=sam.id, billing_company_id=self.company.id)
+        client.with_company(self.company).action_billing_invoice_now()
+        last_month_end = datetime.now().date().replace(day=1) - timedelta(days=1)
+        superbill = self.env["practice.superbill"]._generate(
+            client, last_month_end.replace(day=1), last_month_end, self.company
         )
-        text, fonts = self._pdf_text(pdf, "statement.pdf")
-        self._assert_looks_printed(self._rasterize("statement.pdf"))
-        invoice = self.env["account.move"].search([("partner_id", "=", client.id)])
-        for required in (
-            "Riverside Therapy",
-            "Jane Doe",
-            "7 Oak Lane",
-            f"Statement of account {statement.name}",
-            "Previous balance",
-            "New charges",
-            "Payments and credits",
-            "Balance due",
-            f"Invoice {invoice.name}",
-            "Over 90 days",
-            "How to pay",
-            "/my/invoices",
-            "$ 300.00",
-        ):
-            self.assertIn(required, text.replace("\xa0", " "), required)
-        self.assertIn("DejaVu", fonts)
+        self.assertEqual(superbill.state, "issued", superbill.missing_info)
+        text, _fonts = self._pdf_text(self._render(superbill), "superbill-two-clinicians.pdf")
+        rows = [line for line in text.splitlines() if "90837" in line]
+        self.assertEqual(len(rows), 2, rows)
+        self.assertIn("1234567893", rows[0], "Maya Chen's session")
+        self.assertIn("1992999999", rows[1], "Sam Ortiz's session")
+        self.assertIn("taxonomy 103T00000X", text)
