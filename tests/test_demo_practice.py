@@ -1,0 +1,149 @@
+"""The demo database is a practice a new user can try: these tests read the demo data that
+``./dev.sh start`` and ``./dev.sh test`` install (skipped in a database without it)."""
+
+import re
+import unittest
+
+from odoo import fields
+from odoo.tests import HttpCase, TransactionCase, new_test_user, tagged
+
+from odoo.addons.practice_billing.models.npi import is_valid_npi
+
+
+class DemoPracticeMixin:
+    """The demo practice (Odoo's main company) and its clients, read as its billing
+    manager."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        if not cls.env.ref("practice_billing.client_jane_doe", raise_if_not_found=False):
+            raise unittest.SkipTest("the database has no demo data")
+        cls.company = cls.env.ref("base.main_company")
+        cls.manager = new_test_user(
+            cls.env,
+            login="demo_practice_manager",
+            groups="practice_billing.group_billing_manager",
+            company_id=cls.company.id,
+            company_ids=cls.company.ids,
+        )
+        cls.menv = cls.env(user=cls.manager, context={"allowed_company_ids": cls.company.ids})
+        cls.clients = cls.env["res.partner"]._billing_clients(cls.company)
+
+    @classmethod
+    def _demo_client(cls, name):
+        return cls.env.ref(f"practice_billing.client_{name}")
+
+
+@tagged("-at_install", "post_install")
+class TestDemoPractice(DemoPracticeMixin, TransactionCase):
+    def test_the_company_is_a_practice(self):
+        company = self.company
+        self.assertEqual(company.name, "Harbor Light Counseling")
+        for field in ("street", "city", "zip", "state_id", "country_id", "phone", "email"):
+            self.assertTrue(company[field], f"the practice's {field}")
+        self.assertTrue(company.website)
+        admin = self.env.ref("base.user_admin")
+        for text in (company.name, company.email, company.website, admin.email):
+            self.assertNotIn("yourcompany", text.lower())
+        self.assertTrue(is_valid_npi(company.billing_npi), company.billing_npi)
+        self.assertRegex(company.billing_tax_id, r"^\d{2}-\d{7}$")
+        self.assertTrue(company.billing_auto_superbill, "superbills are switched on")
+        self.assertTrue(company.billing_auto_statement, "statements are switched on")
+        self.assertTrue(company.billing_auto_invoice)
+
+    def test_the_practice_has_a_logo_and_letterhead(self):
+        company = self.company
+        self.assertTrue(company.logo)
+        self.assertNotEqual(company.logo, company._get_logo(), "not Odoo's “Your logo”")
+        self.assertTrue(company.external_report_layout_id, "a document layout is chosen")
+        self.assertTrue(company.primary_color and company.secondary_color)
+        self.assertIn("Harbor Light Counseling", company.company_details)
+        self.assertIn(company.billing_npi, company.report_footer)
+        self.assertTrue(company.report_header, "a tagline")
+
+    def test_documents_carry_the_practice_not_odoos_placeholders(self):
+        invoice = self._invoices([("payment_state", "=", "not_paid")])[:1]
+        statement = self.menv["practice.statement"].search([], limit=1)
+        superbill = self.menv["practice.superbill"].search([("state", "=", "issued")], limit=1)
+        Report = self.menv["ir.actions.report"]
+        for report, record in (
+            ("account.report_invoice", invoice),
+            ("practice_billing.report_statement", statement),
+            ("practice_billing.report_superbill", superbill),
+        ):
+            self.assertTrue(record, report)
+            html = Report._render_qweb_html(report, record.ids)[0].decode()
+            self.assertIn("Harbor Light Counseling", html, report)
+            self.assertNotIn("yourcompany", html.lower(), report)
+            self.assertNotIn("your logo", html.lower(), report)
+
+    def test_some_invoices_are_paid_others_past_due(self):
+        invoices = self._invoices()
+        self.assertTrue(invoices.filtered(lambda m: m.payment_state in ("paid", "in_payment")))
+        self.assertTrue(invoices.filtered(lambda m: m.payment_state == "partial"))
+        today = self.company._billing_local_date(fields.Datetime.now())
+        reminded = self.env["account.move"]._billing_past_due_invoices(self.company, today)
+        self.assertGreaterEqual(len(reminded.partner_id), 3, "the 30-day reminder has work")
+        overdue_days = {(today - invoice.invoice_date_due).days for invoice in reminded}
+        self.assertTrue(
+            any(days > 60 for days in overdue_days) and any(days <= 60 for days in overdue_days),
+            f"invoices in more than one aging bucket: {overdue_days}",
+        )
+        unpaid_statements = self.menv["practice.statement"].search([("aging_1_30", ">", 0)])
+        self.assertTrue(unpaid_statements, "statements show an aging")
+
+    def test_superbill_clients_have_what_insurers_need_but_one(self):
+        needing = self.clients.filtered("billing_needs_superbill")
+        self.assertGreaterEqual(len(needing), 4)
+        for client in needing:
+            for field in ("billing_birthdate", "billing_insurance_payer"):
+                self.assertTrue(client[field], f"{client.name}: {field}")
+            self.assertTrue(client.billing_insurance_member_id, client.name)
+        undiagnosed = needing.filtered(lambda client: not client.billing_diagnosis_ids)
+        self.assertEqual(len(undiagnosed), 1, "one client lacks a diagnosis")
+        Superbill = self.menv["practice.superbill"]
+        issued = Superbill.search([("state", "=", "issued")])
+        self.assertEqual(issued.partner_id, needing - undiagnosed)
+        self.assertTrue(all(superbill.date_issued for superbill in issued))
+        drafts = Superbill.search([("partner_id", "=", undiagnosed.id)])
+        self.assertTrue(drafts)
+        drafts.action_preflight()  # staff check again: still missing, and said so
+        for draft in drafts:
+            self.assertEqual(draft.state, "draft")
+            self.assertRegex(draft.missing_info, rf"^A diagnosis of {re.escape(undiagnosed.name)}")
+            self.assertEqual(
+                draft.activity_ids.mapped("summary"), ["Complete the superbill"], draft.name
+            )
+
+    def _invoices(self, domain=()):
+        return self.menv["account.move"].search(
+            [
+                ("partner_id", "in", self.clients.ids),
+                ("move_type", "=", "out_invoice"),
+                ("state", "=", "posted"),
+                *domain,
+            ]
+        )
+
+
+@tagged("-at_install", "post_install")
+class TestDemoPortal(DemoPracticeMixin, HttpCase):
+    def test_the_portal_shows_the_practice(self):
+        client = self._demo_client("olivia_brooks")
+        user = new_test_user(
+            self.env,
+            login="olivia_demo",
+            groups="base.group_portal",
+            partner_id=client.id,
+            company_id=self.company.id,
+        )
+        invoice = self.env["account.move"].search(
+            [("partner_id", "=", client.id), ("move_type", "=", "out_invoice")], limit=1
+        )
+        self.authenticate(user.login, user.login)
+        for url in ("/my/home", "/my/invoices", f"/my/invoices/{invoice.id}"):
+            page = self.url_open(url)
+            self.assertEqual(page.status_code, 200, url)
+            self.assertIn("Harbor Light Counseling", page.text, url)
+            self.assertNotIn("yourcompany", page.text.lower(), url)
