@@ -116,6 +116,28 @@ class TestDemoPractice(DemoPracticeMixin, TransactionCase):
                 draft.activity_ids.mapped("summary"), ["Complete the superbill"], draft.name
             )
 
+    def test_clients_can_pay_online_with_the_demo_provider(self):
+        payment_demo = self.env["ir.module.module"].search([("name", "=", "payment_demo")])
+        self.assertEqual(payment_demo.state, "installed", "the demo installs it")
+        provider = self.env.ref("payment.payment_provider_demo")
+        self.assertEqual(
+            (provider.code, provider.state, provider.is_published, provider.company_id),
+            ("demo", "test", True, self.company),
+            "published, in test mode, for the practice",
+        )
+        invoice = self._invoices([("payment_state", "=", "not_paid")])[:1]
+        offered = self.env["payment.provider"]._get_compatible_providers(
+            self.company.id,
+            invoice.partner_id.id,
+            invoice.amount_residual,
+            currency_id=invoice.currency_id.id,
+        )
+        self.assertIn(provider, offered, "offered on the client's invoice")
+        addon = self.env["ir.module.module"].search([("name", "=", "practice_billing")])
+        needed = addon.upstream_dependencies(exclude_states=("uninstallable",))
+        self.assertIn("account_payment", needed.mapped("name"))
+        self.assertNotIn("payment_demo", needed.mapped("name"), "only the demo installs it")
+
     def _invoices(self, domain=()):
         return self.menv["account.move"].search(
             [
