@@ -23,8 +23,9 @@ DOCUMENT_TYPES = [
 
 class PracticeBillingDocument(models.Model):
     """Every billing document of the practice's clients in one list: invoices, credit notes,
-    statements, superbills. A client is a partner named on one of the practice's sessions
-    (res.partner._billing_clients); the company's other customers are not listed."""
+    statements, superbills. A client is a partner named as the client of one of the
+    practice's sessions (res.partner._billing_clients); the company's other customers are not
+    listed."""
 
     _name = "practice.billing.document"
     _description = "Billing Document"
@@ -65,7 +66,7 @@ class PracticeBillingDocument(models.Model):
             "billing_delivery_state",
         ],
         "res.company": ["currency_id"],
-        "calendar.event": ["billing_client_id", "billing_company_id"],
+        "calendar.event": ["billing_client_id", "billing_company_id", "billing_product_id"],
     }
 
     document_type = fields.Selection(DOCUMENT_TYPES, string="Type", readonly=True)
@@ -112,8 +113,10 @@ class PracticeBillingDocument(models.Model):
                   FROM account_move m JOIN res_company c ON c.id = m.company_id
                  WHERE m.move_type IN ('out_invoice', 'out_refund') AND m.state = 'posted'
                    -- the practice's clients only, not the company's other customers
+                   -- (res.partner._billing_clients: the client of a session with a service)
                    AND EXISTS (SELECT 1 FROM calendar_event e
                                 WHERE e.billing_client_id = m.partner_id
+                                  AND e.billing_product_id IS NOT NULL
                                   AND e.billing_company_id = m.company_id)
                 UNION ALL
                 SELECT s.id * 4 + 1, 'statement', s.name, s.partner_id, s.company_id,

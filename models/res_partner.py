@@ -227,16 +227,22 @@ class ResPartner(models.Model):
     # ------------------------------------------------------------------ clients
     @api.model
     def _billing_clients(self, company):
-        """The practice's clients: the partners named as client of one of its sessions.
+        """The practice's clients: the partners named as client of one of its sessions (an
+        event with a client and a service).
 
         A database may hold other customers (another business of the company, Odoo's demo
-        companies): statements, reminders and Billing Documents are for these only."""
-        self.env["calendar.event"].flush_model(["billing_client_id", "billing_company_id"])
+        companies, whom Odoo's demo meetings name as attendees): statements, reminders and
+        Billing Documents are for these only. The same rule is written in SQL in
+        practice.billing.document and account.move (CLIENT_ENTRIES)."""
+        self.env["calendar.event"].flush_model(
+            ["billing_client_id", "billing_company_id", "billing_product_id"]
+        )
         self.env.cr.execute(
             SQL(
                 """
                 SELECT DISTINCT billing_client_id FROM calendar_event
-                 WHERE billing_client_id IS NOT NULL AND billing_company_id = %s
+                 WHERE billing_client_id IS NOT NULL AND billing_product_id IS NOT NULL
+                   AND billing_company_id = %s
                 """,
                 company.id,
             )

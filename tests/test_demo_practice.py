@@ -4,8 +4,11 @@
 import re
 import unittest
 
+from dateutil.relativedelta import relativedelta
+
 from odoo import fields
 from odoo.tests import HttpCase, TransactionCase, new_test_user, tagged
+from odoo.tools.safe_eval import safe_eval
 
 from odoo.addons.practice_billing.models.npi import is_valid_npi
 
@@ -147,6 +150,103 @@ class TestDemoPractice(DemoPracticeMixin, TransactionCase):
                 *domain,
             ]
         )
+
+
+@tagged("-at_install", "post_install")
+class TestDemoScope(DemoPracticeMixin, TransactionCase):
+    """Odoo's own demo customers (Deco Addict, Azure Interior, …) have invoices in the
+    practice's company and meetings in its calendar: they are not its clients."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        odoo_demo = cls.env["ir.model.data"].search(
+            [
+                ("module", "=", "base"),
+                ("model", "=", "res.partner"),
+                ("name", "=like", "res_partner_%"),
+            ]
+        )
+        cls.odoo_customers = cls.env["res.partner"].browse(odoo_demo.mapped("res_id"))
+        cls.today = cls.company._billing_local_date(fields.Datetime.now())
+
+    def test_odoo_demo_customers_are_there_to_leave_out(self):
+        """What makes the tests below able to fail: Odoo's demo data gives these customers
+        posted invoices in the practice's company, and its meetings name them as clients."""
+        Move = self.env["account.move"]
+        invoices = Move.search(
+            [
+                ("partner_id", "in", self.odoo_customers.ids),
+                ("company_id", "=", self.company.id),
+                ("move_type", "=", "out_invoice"),
+                ("state", "=", "posted"),
+            ]
+        )
+        self.assertTrue(invoices)
+        meetings = self.env["calendar.event"].search(
+            [("billing_client_id", "in", self.odoo_customers.ids)]
+        )
+        self.assertTrue(meetings, "Odoo's demo meetings, with a customer as attendee")
+        self.assertFalse(meetings.billing_product_id, "meetings, not sessions")
+
+    def test_they_are_not_clients(self):
+        self.assertGreaterEqual(len(self.clients), 11)
+        self.assertFalse(self.clients & self.odoo_customers)
+        clients_menu = self.env.ref("practice_billing.action_billing_clients")
+        listed = self.menv["res.partner"].search(safe_eval(clients_menu.domain))
+        self.assertEqual(listed, self.clients)
+
+    def test_not_in_billing_documents_nor_its_figures(self):
+        Document = self.menv["practice.billing.document"]
+        self.assertFalse(Document.search([("partner_id", "in", self.odoo_customers.ids)]))
+        month_start = self.today.replace(day=1)
+        clients_invoices = self.menv["account.move"].search(
+            [
+                ("partner_id", "in", self.clients.ids),
+                ("move_type", "in", ("out_invoice", "out_refund")),
+                ("state", "=", "posted"),
+                ("invoice_date", ">=", month_start),
+                ("invoice_date", "<", month_start + relativedelta(months=1)),
+            ]
+        )
+        figures = Document.retrieve_dashboard()
+        self.assertAlmostEqual(
+            figures["invoiced_this_month"], sum(clients_invoices.mapped("amount_total_signed"))
+        )
+        groups = Document.read_group([], ["amount:sum"], ["partner_id"])
+        self.assertFalse({group["partner_id"][0] for group in groups} - set(self.clients.ids))
+
+    def test_no_statements_nor_reminders(self):
+        Statement = self.menv["practice.statement"]
+        made = Statement._generate(Statement._clients_to_issue(self.company), self.today)
+        self.assertTrue(made)
+        self.assertFalse(made.partner_id & self.odoo_customers)
+        # Three months on, every open invoice of the company is past due: still only clients'.
+        later = self.today + relativedelta(months=3)
+        reminded = self.env["account.move"]._billing_past_due_invoices(self.company, later)
+        self.assertTrue(reminded)
+        self.assertFalse(reminded.partner_id & self.odoo_customers)
+
+    def test_not_in_the_invoices_menu(self):
+        action = self.env.ref("practice_billing.action_billing_invoices")
+        invoices = self.menv["account.move"].search(safe_eval(action.domain))
+        self.assertTrue(invoices)
+        self.assertFalse(invoices.partner_id & self.odoo_customers)
+        self.assertEqual(invoices.partner_id, self.clients)
+
+    def test_services_are_the_practices(self):
+        action = self.env.ref("practice_billing.action_billing_services")
+        services = self.menv["product.template"].search(safe_eval(action.domain))
+        self.assertEqual(
+            services,
+            self.env.ref("practice_billing.svc_90791").product_tmpl_id
+            | self.env.ref("practice_billing.svc_90834").product_tmpl_id
+            | self.env.ref("practice_billing.svc_90837").product_tmpl_id
+            | self.env.ref("practice_billing.svc_90847").product_tmpl_id,
+        )
+        furniture = self.env.ref("product.product_product_furniture").product_tmpl_id
+        self.assertEqual(furniture.type, "service", "Odoo's demo service is a service")
+        self.assertNotIn(furniture, services)
 
 
 @tagged("-at_install", "post_install")
