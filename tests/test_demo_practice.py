@@ -96,6 +96,18 @@ class TestDemoPractice(DemoPracticeMixin, TransactionCase):
         unpaid_statements = self.menv["practice.statement"].search([("aging_1_30", ">", 0)])
         self.assertTrue(unpaid_statements, "statements show an aging")
 
+    def test_aging_and_a_clients_history_show_something(self):
+        owed = self.menv["practice.billing.document"].read_group(
+            [("amount_due", "!=", 0)], ["amount_due:sum"], ["aging_bucket"]
+        )
+        self.assertGreaterEqual(len(owed), 2, f"amounts due in several buckets: {owed}")
+        hannah = self._demo_client("hannah_kim").with_env(self.menv)
+        invoices = self._invoices([("partner_id", "=", hannah.id)])
+        self.assertTrue(hannah.billing_past_due_amount)
+        self.assertEqual(hannah.billing_amount_due, sum(invoices.mapped("amount_residual")))
+        self.assertEqual(hannah.billing_last_invoice_id, invoices.sorted("invoice_date")[-1])
+        self.assertGreater(hannah.billing_document_count, len(invoices), "and statements")
+
     def test_superbill_clients_have_what_insurers_need_but_one(self):
         needing = self.clients.filtered("billing_needs_superbill")
         self.assertGreaterEqual(len(needing), 4)
