@@ -168,6 +168,10 @@ cmd_test() {
   local bare_pid=$!
   odoo_bin -d "$db" -i practice_billing --stop-after-init --http-port=0 > "$log" 2>&1 || { tail -50 "$log"; die "Install failed."; }
   wait "$bare_pid" || { tail -50 "$bare_log"; die "Install without demo data failed."; }
+  # Odoo's demo payment provider is the demo's choice, never the addon's.
+  if psql -h 127.0.0.1 -d "$bare" -Atc "select 1 from ir_module_module where name = 'payment_demo' and state = 'installed'" | grep -q 1; then
+    die "Installed without demo data, the addon installed payment_demo: only its demo data may."
+  fi
   if grep -E " (WARNING|ERROR|CRITICAL) " "$log" "$bare_log"; then die "An install logged warnings or errors (above; logs: $log, $bare_log)."; fi
   dropdb -h 127.0.0.1 --if-exists "$bare"
   check_translations "$db"

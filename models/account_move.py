@@ -1,6 +1,19 @@
 from datetime import timedelta
 
 from odoo import api, fields, models
+from odoo.tools import SQL
+
+# Entries whose partner is a client of their company's practice: named as the client of one
+# of its sessions, an event with a service (res.partner._billing_clients). The company may
+# invoice other customers too (another business, Odoo's demo companies): the practice's
+# billing screens leave them out.
+CLIENT_ENTRIES = SQL(
+    """(SELECT m.id FROM account_move m
+         WHERE EXISTS (SELECT 1 FROM calendar_event e
+                        WHERE e.billing_client_id = m.partner_id
+                          AND e.billing_product_id IS NOT NULL
+                          AND e.billing_company_id = m.company_id))"""
+)
 
 
 class AccountMove(models.Model):
@@ -18,6 +31,31 @@ class AccountMove(models.Model):
         string="Last Reminder", copy=False, readonly=True, help="When the client was last reminded."
     )
     billing_reminder_count = fields.Integer(string="Reminders Sent", copy=False, readonly=True)
+    billing_is_client_document = fields.Boolean(
+        string="Of a Practice Client",
+        compute="_compute_billing_is_client_document",
+        search="_search_billing_is_client_document",
+        help="The partner is a client of the practice that issued it (named on one of its "
+        "sessions), not another customer of the company.",
+    )
+
+    # ------------------------------------------------------------------ clients
+    @api.depends("partner_id", "company_id")
+    def _compute_billing_is_client_document(self):
+        client_moves = self.search(
+            [("id", "in", self.ids), ("billing_is_client_document", "=", True)]
+        )
+        for move in self:
+            move.billing_is_client_document = move in client_moves
+
+    def _search_billing_is_client_document(self, operator, value):
+        if operator not in ("=", "!=") or not isinstance(value, bool):
+            raise NotImplementedError(operator)
+        self.env["calendar.event"].flush_model(
+            ["billing_client_id", "billing_company_id", "billing_product_id"]
+        )
+        positive = (operator == "=") == value
+        return [("id", "in" if positive else "not in", CLIENT_ENTRIES)]
 
     # ------------------------------------------------------------------ sessions
     def _post(self, soft=True):

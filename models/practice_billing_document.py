@@ -18,12 +18,28 @@ DOCUMENT_TYPES = [
     ("statement", "Statement"),
     ("superbill", "Superbill"),
 ]
+PAYMENT_STATUSES = [
+    ("unpaid", "Unpaid"),
+    ("partial", "Partially Paid"),
+    ("paid", "Paid"),
+    ("reversed", "Reversed"),
+]
+# What is still due on an invoice, by days past its due date (the buckets of statements).
+AGING_BUCKETS = [
+    ("nothing_due", "Nothing Due"),
+    ("current", "Current"),
+    ("1_30", "1-30 Days"),
+    ("31_60", "31-60 Days"),
+    ("61_90", "61-90 Days"),
+    ("90_plus", "Over 90 Days"),
+]
 
 
 class PracticeBillingDocument(models.Model):
     """Every billing document of the practice's clients in one list: invoices, credit notes,
-    statements, superbills. A client is a partner named on one of the practice's sessions
-    (res.partner._billing_clients); the company's other customers are not listed."""
+    statements, superbills. A client is a partner named as the client of one of the
+    practice's sessions (res.partner._billing_clients); the company's other customers are not
+    listed."""
 
     _name = "practice.billing.document"
     _description = "Billing Document"
@@ -43,6 +59,7 @@ class PracticeBillingDocument(models.Model):
             "state",
             "payment_state",
             "invoice_date_due",
+            "amount_residual_signed",
         ],
         "practice.statement": [
             "name",
@@ -64,7 +81,7 @@ class PracticeBillingDocument(models.Model):
             "billing_delivery_state",
         ],
         "res.company": ["currency_id"],
-        "calendar.event": ["billing_client_id", "billing_company_id"],
+        "calendar.event": ["billing_client_id", "billing_company_id", "billing_product_id"],
     }
 
     document_type = fields.Selection(DOCUMENT_TYPES, string="Type", readonly=True)
@@ -81,6 +98,22 @@ class PracticeBillingDocument(models.Model):
     delivery_state = fields.Selection(DELIVERY_STATES, readonly=True)
     is_unpaid = fields.Boolean(string="Unpaid", readonly=True)
     is_past_due = fields.Boolean(string="Past Due", readonly=True)
+    # Money figures of the graph and pivot views: invoices and credit notes only (a
+    # statement's balance or a superbill's charges are not invoiced again).
+    date_due = fields.Date(string="Due Date", readonly=True)
+    amount_invoiced = fields.Monetary(
+        string="Invoiced", readonly=True, help="Invoices, less credit notes."
+    )
+    amount_paid = fields.Monetary(string="Paid", readonly=True)
+    amount_due = fields.Monetary(readonly=True)
+    payment_status = fields.Selection(PAYMENT_STATUSES, readonly=True)
+    aging_bucket = fields.Selection(
+        AGING_BUCKETS,
+        string="Aging",
+        readonly=True,
+        help="What is still due, by days past the due date (credits count as current); "
+        "statements and superbills have nothing due of their own.",
+    )
     clinician_id = fields.Many2one(
         "res.users",
         compute="_compute_clinician_id",
@@ -107,27 +140,55 @@ class PracticeBillingDocument(models.Model):
                        (m.state = 'posted' AND m.move_type = 'out_invoice'
                         AND m.payment_state IN ('not_paid', 'partial')
                         AND m.invoice_date_due < CURRENT_DATE) AS is_past_due,
-                       'account.move' AS res_model, m.id AS res_id
+                       'account.move' AS res_model, m.id AS res_id,
+                       m.invoice_date_due AS date_due,
+                       m.amount_total_signed AS amount_invoiced,
+                       m.amount_total_signed - m.amount_residual_signed AS amount_paid,
+                       m.amount_residual_signed AS amount_due,
+                       CASE m.payment_state WHEN 'not_paid' THEN 'unpaid'
+                                            WHEN 'partial' THEN 'partial'
+                                            WHEN 'reversed' THEN 'reversed'
+                                            ELSE 'paid' END AS payment_status,
+                       {self._aging_bucket_sql()} AS aging_bucket
                   FROM account_move m JOIN res_company c ON c.id = m.company_id
                  WHERE m.move_type IN ('out_invoice', 'out_refund') AND m.state = 'posted'
                    -- the practice's clients only, not the company's other customers
+                   -- (res.partner._billing_clients: the client of a session with a service)
                    AND EXISTS (SELECT 1 FROM calendar_event e
                                 WHERE e.billing_client_id = m.partner_id
+                                  AND e.billing_product_id IS NOT NULL
                                   AND e.billing_company_id = m.company_id)
                 UNION ALL
                 SELECT s.id * 4 + 1, 'statement', s.name, s.partner_id, s.company_id,
                        c.currency_id, s.date, s.balance_end, s.billing_delivery_method,
-                       s.billing_delivery_state, FALSE, FALSE, 'practice.statement', s.id
+                       s.billing_delivery_state, FALSE, FALSE, 'practice.statement', s.id,
+                       NULL, 0, 0, 0, NULL, 'nothing_due'
                   FROM practice_statement s JOIN res_company c ON c.id = s.company_id
                 UNION ALL
                 SELECT b.id * 4 + 2, 'superbill', b.name, b.partner_id, b.company_id,
                        c.currency_id, b.date_end, b.amount_total, b.billing_delivery_method,
-                       b.billing_delivery_state, FALSE, FALSE, 'practice.superbill', b.id
+                       b.billing_delivery_state, FALSE, FALSE, 'practice.superbill', b.id,
+                       NULL, 0, 0, 0, NULL, 'nothing_due'
                   FROM practice_superbill b JOIN res_company c ON c.id = b.company_id
                  WHERE b.state = 'issued'
             )
             """
         )
+
+    @api.model
+    def _aging_bucket_sql(self):
+        """SQL of the aging bucket of an invoice or credit note ``m`` of account_move;
+        credits (negative amounts due) are current, as on statements. Days are counted to
+        the database's date, as is_past_due is."""
+        return """
+            CASE WHEN m.amount_residual_signed = 0 THEN 'nothing_due'
+                 WHEN m.amount_residual_signed < 0
+                   OR m.invoice_date_due IS NULL
+                   OR m.invoice_date_due >= CURRENT_DATE THEN 'current'
+                 WHEN CURRENT_DATE - m.invoice_date_due <= 30 THEN '1_30'
+                 WHEN CURRENT_DATE - m.invoice_date_due <= 60 THEN '31_60'
+                 WHEN CURRENT_DATE - m.invoice_date_due <= 90 THEN '61_90'
+                 ELSE '90_plus' END"""
 
     def _compute_clinician_id(self):
         for document in self:

@@ -103,6 +103,48 @@ class ResPartner(models.Model):
     billing_last_reminder_date = fields.Date(
         string="Last Past-Due Reminder", copy=False, readonly=True, groups=STAFF
     )
+    # The client's billing history at a glance (Billing tab, smart buttons): figures of
+    # Billing Documents as the user may read them there (their companies, their documents).
+    billing_invoiced_this_year = fields.Monetary(
+        string="Invoiced This Year",
+        compute="_compute_billing_history",
+        currency_field="currency_id",
+        help="Invoices less credit notes dated this year (the practice's calendar).",
+        groups=BILLING_STAFF,
+    )
+    billing_paid_this_year = fields.Monetary(
+        string="Paid This Year",
+        compute="_compute_billing_history",
+        currency_field="currency_id",
+        help="What the client paid of this year's invoices.",
+        groups=BILLING_STAFF,
+    )
+    billing_amount_due = fields.Monetary(
+        string="Amount Due",
+        compute="_compute_billing_history",
+        currency_field="currency_id",
+        help="What is still due on the client's invoices (less open credit notes).",
+        groups=BILLING_STAFF,
+    )
+    billing_past_due_amount = fields.Monetary(
+        string="Past Due",
+        compute="_compute_billing_history",
+        currency_field="currency_id",
+        help="What is due on invoices whose due date has passed.",
+        groups=BILLING_STAFF,
+    )
+    billing_last_invoice_id = fields.Many2one(
+        "account.move",
+        string="Last Invoice",
+        compute="_compute_billing_history",
+        groups=BILLING_STAFF,
+    )
+    billing_last_invoice_date = fields.Date(
+        string="Last Invoiced On", compute="_compute_billing_history", groups=BILLING_STAFF
+    )
+    billing_document_count = fields.Integer(
+        string="Billing Documents", compute="_compute_billing_history", groups=BILLING_STAFF
+    )
     billing_past_due_invoice_ids = fields.Many2many(
         "account.move",
         string="Past-Due Invoices",
@@ -193,6 +235,54 @@ class ResPartner(models.Model):
         for partner in self:
             partner.billing_balance = partner.sudo().credit
 
+    @api.depends_context("uid", "allowed_company_ids")
+    def _compute_billing_history(self):
+        """Read from Billing Documents as the user: its record rules decide what counts
+        (companies selected, no superbills for Billing Users), never sudo."""
+        Document = self.env["practice.billing.document"]
+        mine = [("partner_id", "in", self.ids), ("company_id", "in", self.env.companies.ids)]
+        invoices = [*mine, ("document_type", "in", ("invoice", "credit_note"))]
+        year_start = self.env.company._billing_local_date(fields.Datetime.now()).replace(
+            month=1, day=1
+        )
+        figures = {
+            "year": Document._read_group(
+                [*invoices, ("date", ">=", year_start)],
+                ["partner_id"],
+                ["amount_invoiced:sum", "amount_paid:sum"],
+            ),
+            "due": Document._read_group(invoices, ["partner_id"], ["amount_due:sum"]),
+            "past_due": Document._read_group(
+                [*invoices, ("is_past_due", "=", True)], ["partner_id"], ["amount_due:sum"]
+            ),
+            "count": Document._read_group(mine, ["partner_id"], ["__count"]),
+        }
+        by_client = {
+            key: {partner: values for partner, *values in groups} for key, groups in figures.items()
+        }
+        last_invoices = Document.search(
+            [*mine, ("document_type", "=", "invoice")], order="date desc, id desc"
+        )
+        for partner in self:
+            invoiced, paid = by_client["year"].get(partner, (0.0, 0.0))
+            last = last_invoices.filtered(lambda d, p=partner: d.partner_id == p)[:1]
+            partner.billing_invoiced_this_year = invoiced
+            partner.billing_paid_this_year = paid
+            partner.billing_amount_due = by_client["due"].get(partner, (0.0,))[0]
+            partner.billing_past_due_amount = by_client["past_due"].get(partner, (0.0,))[0]
+            partner.billing_document_count = by_client["count"].get(partner, (0,))[0]
+            partner.billing_last_invoice_id = last._source() if last else False
+            partner.billing_last_invoice_date = last.date
+
+    def action_billing_view_documents(self):
+        """Open Billing Documents on this client's documents."""
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "practice_billing.action_billing_documents"
+        )
+        action["context"] = {"search_default_partner_id": self.id}
+        return action
+
     def action_billing_view_uninvoiced_sessions(self):
         """Open this client's sessions, filtered on the uninvoiced ones."""
         self.ensure_one()
@@ -227,16 +317,22 @@ class ResPartner(models.Model):
     # ------------------------------------------------------------------ clients
     @api.model
     def _billing_clients(self, company):
-        """The practice's clients: the partners named as client of one of its sessions.
+        """The practice's clients: the partners named as client of one of its sessions (an
+        event with a client and a service).
 
         A database may hold other customers (another business of the company, Odoo's demo
-        companies): statements, reminders and Billing Documents are for these only."""
-        self.env["calendar.event"].flush_model(["billing_client_id", "billing_company_id"])
+        companies, whom Odoo's demo meetings name as attendees): statements, reminders and
+        Billing Documents are for these only. The same rule is written in SQL in
+        practice.billing.document and account.move (CLIENT_ENTRIES)."""
+        self.env["calendar.event"].flush_model(
+            ["billing_client_id", "billing_company_id", "billing_product_id"]
+        )
         self.env.cr.execute(
             SQL(
                 """
                 SELECT DISTINCT billing_client_id FROM calendar_event
-                 WHERE billing_client_id IS NOT NULL AND billing_company_id = %s
+                 WHERE billing_client_id IS NOT NULL AND billing_product_id IS NOT NULL
+                   AND billing_company_id = %s
                 """,
                 company.id,
             )

@@ -3,7 +3,9 @@ import zipfile
 from datetime import date, datetime, timedelta
 
 from odoo import Command
+from odoo.exceptions import AccessError
 from odoo.tests import new_test_user, tagged
+from odoo.tools.safe_eval import safe_eval
 
 from .common import PracticeHttpCase
 from .pdf import kept_pdf, wkhtmltopdf_runs
@@ -207,6 +209,144 @@ class TestBillingDocuments(PracticeHttpCase):
         self.assertEqual(figures["invoiced_this_month"], 0.0)
         self.assertEqual(figures["not_delivered_count"], 0)
         self.assertEqual(len(riverside.search([])), 5)
+
+
+@tagged("-at_install", "post_install")
+class TestBillingFigures(PracticeHttpCase):
+    """The graph and pivot views of Billing Documents: invoiced per month, paid or not, what
+    each client owes by age. Figures are read with read_group, under the same rules as the
+    list."""
+
+    def setUp(self):
+        super().setUp()
+        self._record_provider_identifiers()
+        self.jane = self._record_insurance(
+            self._client_with_sessions("Jane Doe", "jane@example.com", "manual")
+        )
+        self.marcus = self._client_with_sessions("Marcus Webb", "marcus@example.com", "manual")
+        self.env["practice.billing.run"]._run_due_period(self.company, datetime.now())
+        self.Document = self.env["practice.billing.document"]
+        self.mine = [("company_id", "=", self.company.id)]
+        self.jane_invoice, self.marcus_invoice = (
+            self.env["account.move"].search(
+                [("partner_id", "=", client.id), ("move_type", "=", "out_invoice")]
+            )
+            for client in (self.jane, self.marcus)
+        )
+        self.env["account.payment.register"].with_context(
+            active_model="account.move", active_ids=self.marcus_invoice.ids
+        ).create({"amount": 100.0})._create_payments()
+
+    def _figures(self, groupby, measures, Document=None):
+        """{group values: measure values} of read_group on Billing Documents, as
+        ``Document``'s user (default: the test's)."""
+        Document = self.Document if Document is None else Document
+        groups = Document.read_group(self.mine, measures, groupby, lazy=False)
+        return {
+            tuple(group[field] for field in groupby): tuple(
+                group[measure.split(":")[0]] for measure in measures
+            )
+            for group in groups
+        }
+
+    def test_invoiced_per_month_paid_or_not(self):
+        measures = ["amount_invoiced:sum", "amount_paid:sum", "amount_due:sum"]
+        month = self.jane_invoice.invoice_date.strftime("%B %Y")
+        by_month = self._figures(["date:month"], measures)
+        self.assertEqual(by_month.pop((month,)), (600.0, 100.0, 500.0))
+        # Last month holds the superbill of its sessions: nothing invoiced, paid or due.
+        self.assertEqual(set(by_month.values()), {(0.0, 0.0, 0.0)})
+        by_status = self._figures(["payment_status"], ["amount_invoiced:sum"])
+        self.assertEqual(
+            by_status,
+            {("unpaid",): (300.0,), ("partial",): (300.0,), (False,): (0.0,)},
+            "statements and the superbill add nothing to what was invoiced",
+        )
+        everything = self._figures([], ["amount:sum"])[()][0]
+        self.assertGreater(everything, 600.0, "the list's own amount column counts them all")
+
+    def test_what_each_client_owes_by_age(self):
+        self.jane_invoice.invoice_date_due = date.today() - timedelta(days=40)
+        figures = self._figures(["partner_id", "aging_bucket"], ["amount_due:sum"])
+        owed = {
+            (partner[1], bucket): amount
+            for (partner, bucket), (amount,) in figures.items()
+            if amount
+        }
+        self.assertEqual(owed, {("Jane Doe", "31_60"): 300.0, ("Marcus Webb", "current"): 200.0})
+
+    def test_aging_buckets_are_the_statements(self):
+        expected = {0: "current", 1: "1_30", 30: "1_30", 31: "31_60", 60: "31_60", 61: "61_90"}
+        expected |= {90: "61_90", 91: "90_plus", 400: "90_plus"}
+        document = self._document(self.jane_invoice)
+        for days, bucket in expected.items():
+            self.jane_invoice.invoice_date_due = date.today() - timedelta(days=days)
+            self.jane_invoice.flush_recordset()
+            document.invalidate_recordset()
+            self.assertEqual(document.aging_bucket, bucket, f"{days} days past due")
+        self.assertEqual(self._document(self.marcus_invoice).payment_status, "partial")
+        self.env["account.payment.register"].with_context(
+            active_model="account.move", active_ids=self.jane_invoice.ids
+        ).create({})._create_payments()
+        document.invalidate_recordset()
+        self.assertEqual(document.aging_bucket, "nothing_due")
+        self.assertEqual((document.payment_status, document.amount_due), ("paid", 0.0))
+
+    def _document(self, move):
+        return self.Document.search([("res_model", "=", "account.move"), ("res_id", "=", move.id)])
+
+    def test_figures_follow_the_list_rules(self):
+        def staff(login, groups, company):
+            user = new_test_user(
+                self.env,
+                login=login,
+                groups=groups,
+                company_id=company.id,
+                company_ids=[Command.set(company.ids)],
+            )
+            return self.Document.with_user(user).with_context(allowed_company_ids=company.ids)
+
+        employee = staff("clinician_only", "base.group_user", self.company)
+        with self.assertRaises(AccessError):
+            employee.read_group([], ["amount_due:sum"], ["partner_id"])
+        portal = staff("portal_client", "base.group_portal", self.company)
+        with self.assertRaises(AccessError):
+            portal.read_group([], ["amount_due:sum"], ["partner_id"])
+
+        lakeside = self.env["res.company"].create({"name": "Lakeside Counseling"})
+        other = staff("lakeside", "practice_billing.group_billing_manager", lakeside)
+        self.assertFalse(other.read_group([], ["amount:sum"], ["partner_id"]))
+        self.assertFalse(other.read_group(self.mine, ["amount:sum"], ["partner_id"]))
+
+        front_desk = staff("front_desk", "practice_billing.group_billing_user", self.company)
+        manager = staff("manager", "practice_billing.group_billing_manager", self.company)
+        kinds = self._figures(["document_type"], ["amount:sum"], front_desk)
+        self.assertEqual(set(kinds), {("invoice",), ("statement",)}, "no superbills")
+        self.assertIn(("superbill",), self._figures(["document_type"], ["amount:sum"], manager))
+        self.assertEqual(
+            self._figures(["partner_id"], ["amount_due:sum"], front_desk),
+            self._figures(["partner_id"], ["amount_due:sum"], manager),
+        )
+
+    def test_graph_and_pivot_views_open(self):
+        action = self.env.ref("practice_billing.action_billing_documents")
+        self.assertEqual(action.view_mode, "list,graph,pivot")
+        views = self.Document.get_views([(False, "graph"), (False, "pivot")])["views"]
+        self.assertIn('field name="amount_invoiced"', views["graph"]["arch"])
+        self.assertIn('field name="aging_bucket"', views["pivot"]["arch"])
+
+    def test_analysis_charts_invoices_only(self):
+        analysis = self.env.ref("practice_billing.action_billing_analysis")
+        self.assertEqual(analysis.view_mode, "graph,pivot,list")
+        domain = [*self.mine, *safe_eval(analysis.domain)]
+        groups = self.Document.read_group(domain, ["amount:sum"], ["document_type", "date:month"])
+        self.assertEqual([group["document_type"] for group in groups], ["invoice"])
+        self.assertEqual(groups[0]["amount"], 600.0)
+        by_age = self.Document.read_group(domain, ["amount_due:sum"], ["aging_bucket"])
+        self.assertEqual(
+            {group["aging_bucket"]: group["amount_due"] for group in by_age},
+            {"current": 500.0},
+        )
 
 
 @tagged("-at_install", "post_install")

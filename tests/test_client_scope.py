@@ -1,8 +1,9 @@
-from datetime import date
+from datetime import date, datetime, timedelta
 
 from freezegun import freeze_time
 
 from odoo.tests import tagged
+from odoo.tools.safe_eval import safe_eval
 
 from .common import PracticeBillingCase
 
@@ -85,3 +86,32 @@ class TestClientScope(PracticeBillingCase):
             Documents.search([("partner_id", "=", self.bookshop_customer.id)]),
             "the book shop's invoice is not the practice's",
         )
+
+    def test_a_meeting_with_a_customer_does_not_make_them_a_client(self):
+        """Odoo's demo meetings (and any meeting) name customers as attendees: an event
+        without a service is not a session, its attendee not a client."""
+        start = datetime(2026, 9, 3, 15, 0)
+        meeting = self.env["calendar.event"].create(
+            {
+                "name": "Catalogue review",
+                "start": start,
+                "stop": start + timedelta(hours=1),
+                "user_id": self.clinician.id,
+                "partner_ids": [(6, 0, [self.bookshop_customer.id, self.clinician.partner_id.id])],
+            }
+        )
+        self.assertEqual(meeting.billing_client_id, self.bookshop_customer, "the premise")
+        self._create_session(self.client_jane, "2026-09-02 15:00:00")
+        self._cron("2026-10-01 06:00:00")
+        self.assertEqual(self.env["res.partner"]._billing_clients(self.company), self.client_jane)
+        later = date(2026, 12, 20)
+        reminded = self.env["account.move"]._billing_past_due_invoices(self.company, later)
+        self.assertEqual(reminded.partner_id, self.client_jane)
+        Documents = self.env["practice.billing.document"]
+        self.assertFalse(Documents.search([("partner_id", "=", self.bookshop_customer.id)]))
+        invoices_menu = self.env.ref("practice_billing.action_billing_invoices")
+        listed = self.env["account.move"].search(safe_eval(invoices_menu.domain))
+        self.assertIn(self._invoices_of(self.client_jane), listed)
+        self.assertNotIn(self.book_invoice, listed)
+        self.assertFalse(self.book_invoice.billing_is_client_document)
+        self.assertTrue(self._invoices_of(self.client_jane).billing_is_client_document)

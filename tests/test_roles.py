@@ -1,4 +1,5 @@
 from freezegun import freeze_time
+from lxml import etree
 
 from odoo.exceptions import UserError
 from odoo.tests import tagged
@@ -75,6 +76,9 @@ class TestRoles(PracticeBillingCase):
             context = safe_eval(action.context or "{}", user_context)
             Model = self.env[action.res_model].with_user(user).with_context(**context)
             for view_type in action.view_mode.split(","):
+                if view_type in ("graph", "pivot"):
+                    self._read_figures(Model, view_type, safe_eval(action.domain or "[]"))
+                    continue
                 if view_type not in ("list", "form", "kanban", "calendar"):
                     continue
                 result = Model.get_views([(False, view_type)])
@@ -92,6 +96,23 @@ class TestRoles(PracticeBillingCase):
                     Model.browse(records["records"][0]["id"]).web_read(spec)
             opened.add(Model._name)
         return opened
+
+    def _read_figures(self, Model, view_type, domain):
+        """Read a graph or pivot view's figures as the web client does (read_group)."""
+        arch = etree.fromstring(Model.get_views([(False, view_type)])["views"][view_type]["arch"])
+        measures = [
+            f"{node.get('name')}:sum"
+            for node in arch.iter("field")
+            if node.get("type") == "measure"
+        ]
+        groupby = [
+            f"{node.get('name')}:{node.get('interval')}"
+            if node.get("interval")
+            else node.get("name")
+            for node in arch.iter("field")
+            if node.get("type") != "measure"
+        ]
+        return Model.read_group(domain, measures, groupby, lazy=False)
 
     def test_front_desk_opens_every_screen_without_health_information(self):
         opened = self._open_every_screen(self.billing_user)
