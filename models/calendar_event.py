@@ -90,14 +90,29 @@ class CalendarEvent(models.Model):
         help="Defaults to the service's sales price; override it for this session only.",
         groups=STAFF,
     )
+    # What staff recorded, empty until they record something: a session is scheduled until
+    # it starts, then billed as attended unless staff record otherwise (see
+    # _billing_attendance_at). Billing never waits for anyone to mark sessions attended.
     billing_attendance = fields.Selection(
         ATTENDANCE,
         string="Attendance",
-        default="attended",
-        required=True,
-        help="Cancelled sessions are never billed.",
+        copy=False,
+        help="Leave empty for a session that happens as booked: it is scheduled until it "
+        "starts, then billed as attended. Record a late cancellation or no-show (billed at "
+        "the practice's fee for them) or a cancellation (never billed).",
         groups=STAFF,
     )
+    billing_attendance_status = fields.Selection(
+        [("scheduled", "Scheduled"), *ATTENDANCE],
+        string="Attendance Status",
+        compute="_compute_billing_attendance_status",
+        search="_search_billing_attendance_status",
+        help="Evaluated now: what staff recorded, else Scheduled before the session starts "
+        "and Attended from then on.",
+        groups=STAFF,
+    )
+    # Which of the two empty-attendance placeholders the form shows (Scheduled / Attended).
+    billing_has_started = fields.Boolean(compute="_compute_billing_attendance_status", groups=STAFF)
     billing_pos_code = fields.Selection(
         PLACES_OF_SERVICE,
         string="Place of Service",
@@ -197,6 +212,49 @@ class CalendarEvent(models.Model):
             else:
                 event.billing_state = "uninvoiced"
 
+    @api.depends("billing_attendance", "start")
+    def _compute_billing_attendance_status(self):
+        now = fields.Datetime.now()
+        for event in self:
+            event.billing_attendance_status = event._billing_attendance_at(now) or "scheduled"
+            event.billing_has_started = bool(event.start and event.start <= now)
+
+    def _billing_attendance_at(self, now):
+        """The attendance this session is billed with at the UTC moment ``now``: what staff
+        recorded, else "attended" once it has started; False for a session still to come
+        with nothing recorded."""
+        self.ensure_one()
+        if self.billing_attendance:
+            return self.billing_attendance
+        return "attended" if self.start and self.start <= now else False
+
+    def _search_billing_attendance_status(self, operator, value):
+        if operator not in ("=", "!=", "in", "not in"):
+            raise UserError(self.env._("Attendance status can only be compared with = or in."))
+        values = {value} if isinstance(value, str) or not value else set(value)
+        values.discard(False)
+        if operator in ("!=", "not in"):
+            statuses = self._fields["billing_attendance_status"].get_values(self.env)
+            values = set(statuses) - values
+        now = fields.Datetime.now()
+        domains = []
+        for status in sorted(values):
+            if status == "scheduled":
+                domains.append([("billing_attendance", "=", False), ("start", ">", now)])
+            elif status == "attended":
+                domains.append(
+                    [
+                        "|",
+                        ("billing_attendance", "=", "attended"),
+                        "&",
+                        ("billing_attendance", "=", False),
+                        ("start", "<=", now),
+                    ]
+                )
+            else:
+                domains.append([("billing_attendance", "=", status)])
+        return expression.OR(domains) if domains else expression.FALSE_DOMAIN
+
     @api.depends("billing_fee", "billing_attendance", "billing_company_id")
     def _compute_billing_amount(self):
         for event in self:
@@ -205,7 +263,10 @@ class CalendarEvent(models.Model):
             )
 
     def _billing_fee_percent(self):
-        """Share of the fee billed for this attendance: 100, or the practice's missed fee."""
+        """Share of the fee billed for this attendance: 100, or the practice's missed fee.
+
+        Nothing recorded counts as attended: a session is billed only once it has started
+        (see _billing_state_domain), and then it is attended unless staff said otherwise."""
         self.ensure_one()
         if self.billing_attendance == "cancelled":
             return 0.0
@@ -231,6 +292,9 @@ class CalendarEvent(models.Model):
             ("billing_client_id", "!=", False),
             ("billing_product_id", "!=", False),
             ("billing_fee", ">", 0),
+            # Nothing recorded (NULL) is billable: attended once the session has started.
+            "|",
+            ("billing_attendance", "=", False),
             ("billing_attendance", "!=", "cancelled"),
         ]
         # A practice that waives a missed-session fee (0 %) does not bill those sessions.
@@ -373,10 +437,15 @@ class CalendarEvent(models.Model):
                 continue
             field = self._fields[name]
             new = field.convert_to_record(field.convert_to_cache(vals[name], self), self)
+            old = self[name]
+            if name == "billing_attendance":
+                # A billed session was billed as attended when nothing was recorded:
+                # recording "attended" afterwards changes nothing the invoice says.
+                new, old = new or "attended", old or "attended"
             if field.type == "monetary":
-                if self.billing_currency_id.compare_amounts(new, self[name]):
+                if self.billing_currency_id.compare_amounts(new, old):
                     changed.append(name)
-            elif new != self[name]:
+            elif new != old:
                 changed.append(name)
         return changed
 
@@ -388,7 +457,8 @@ class CalendarEvent(models.Model):
             self.billing_company_id == superbill.company_id
             and self.billing_client_id.commercial_partner_id
             == superbill.partner_id.commercial_partner_id
-            and self.billing_attendance == "attended"
+            # Billed with nothing recorded: billed as attended (see _billing_fee_percent).
+            and self.billing_attendance in ("attended", False)
             and bool(self._billing_billed())
         )
 

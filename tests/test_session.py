@@ -1,4 +1,6 @@
+import importlib.util
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from freezegun import freeze_time
 from psycopg2 import IntegrityError
@@ -69,6 +71,95 @@ class TestSession(PracticeBillingCase):
             self.assertEqual(form.billing_fee, 130.0)
             form.billing_fee = 100.0
         self.assertEqual(form.record.billing_fee, 100.0)
+
+    # ---------------------------------------------------------------- attendance
+    @freeze_time("2026-11-27 12:00:00")
+    def test_a_session_to_come_has_no_attendance_until_it_starts(self):
+        booked = self._create_session(self.client_jane, "2026-11-30 15:00:00")
+        with Form(self.env["calendar.event"]) as form:
+            form.name = "Booked at the front desk"
+            form.start = datetime(2026, 12, 2, 15, 0)
+            form.billing_product_id = self.service_53
+        for session in booked | form.record:
+            self.assertFalse(session.billing_attendance, session.name)
+            self.assertEqual(session.billing_attendance_status, "scheduled", session.name)
+            self.assertFalse(session.billing_has_started)
+        self.assertEqual(booked.billing_state, "upcoming")
+        with freeze_time("2026-11-30 14:59:59"):
+            booked.invalidate_recordset(["billing_attendance_status", "billing_state"])
+            self.assertEqual(booked.billing_attendance_status, "scheduled")
+        with freeze_time("2026-11-30 15:00:00"):
+            booked.invalidate_recordset(
+                ["billing_attendance_status", "billing_has_started", "billing_state"]
+            )
+            self.assertEqual(booked.billing_attendance_status, "attended")
+            self.assertTrue(booked.billing_has_started)
+            self.assertEqual(booked.billing_state, "uninvoiced")
+            self.assertEqual(booked.billing_amount, 150.0, "billed as attended, in full")
+            self.assertFalse(booked.billing_attendance, "nothing was written")
+
+    @freeze_time("2026-11-27 12:00:00")
+    def test_what_staff_record_is_the_attendance_before_and_after(self):
+        cancelled_ahead = self._create_session(
+            self.client_jane, "2026-11-30 15:00:00", billing_attendance="cancelled"
+        )
+        no_show = self._create_session(
+            self.client_jane, "2026-11-20 15:00:00", billing_attendance="no_show"
+        )
+        self.assertEqual(cancelled_ahead.billing_attendance_status, "cancelled")
+        self.assertEqual(no_show.billing_attendance_status, "no_show")
+        with freeze_time("2026-12-15 12:00:00"):
+            (cancelled_ahead | no_show).invalidate_recordset()
+            self.assertEqual(cancelled_ahead.billing_attendance_status, "cancelled")
+            self.assertEqual(cancelled_ahead.billing_state, "not_billable")
+            self.assertEqual(no_show.billing_attendance_status, "no_show")
+
+    @freeze_time("2026-11-27 12:00:00")
+    def test_a_copied_session_is_booked_without_attendance(self):
+        no_show = self._create_session(
+            self.client_jane, "2026-11-20 15:00:00", billing_attendance="no_show"
+        )
+        next_week = no_show.copy(
+            {"start": datetime(2026, 12, 4, 15, 0), "stop": datetime(2026, 12, 4, 15, 53)}
+        )
+        self.assertFalse(next_week.billing_attendance)
+        self.assertEqual(next_week.billing_attendance_status, "scheduled")
+
+    @freeze_time("2026-11-27 12:00:00")
+    def test_search_by_attendance_status_matches_the_computed_status(self):
+        sessions = (
+            self._create_session(self.client_jane, "2026-11-30 15:00:00")
+            | self._create_session(self.client_jane, "2026-11-20 15:00:00")
+            | self._create_session(
+                self.client_jane, "2026-11-21 15:00:00", billing_attendance="attended"
+            )
+            | self._create_session(
+                self.client_jane, "2026-11-30 16:00:00", billing_attendance="cancelled"
+            )
+            | self._create_session(
+                self.client_jane, "2026-11-22 15:00:00", billing_attendance="no_show"
+            )
+        )
+        Event = self.env["calendar.event"]
+        mine = [("id", "in", sessions.ids)]
+        expected = {
+            "scheduled": sessions[0],
+            "attended": sessions[1] | sessions[2],
+            "cancelled": sessions[3],
+            "no_show": sessions[4],
+            "late_cancel": Event,
+        }
+        for status, records in expected.items():
+            found = Event.search([*mine, ("billing_attendance_status", "=", status)])
+            self.assertEqual(found, records, status)
+            found = Event.search([*mine, ("billing_attendance_status", "!=", status)])
+            self.assertEqual(found, sessions - records, status)
+            for session in records:
+                self.assertEqual(session.billing_attendance_status, status)
+        self.assertEqual(
+            Event.search([*mine, ("billing_attendance_status", "in", ["scheduled", "no_show"])]),
+            sessions[0] | sessions[4],
+        )
 
     # ---------------------------------------------------------------- billing state
     def test_billing_state_follows_the_clock(self):
@@ -173,6 +264,41 @@ class TestSession(PracticeBillingCase):
         with mute_logger("odoo.sql_db"), self.assertRaises(IntegrityError), self.cr.savepoint():
             second.billing_invoice_line_id = invoice.invoice_line_ids
             second.flush_recordset()
+
+
+@tagged("-at_install", "post_install")
+class TestAttendanceMigration(PracticeBillingCase):
+    """Databases of 18.0.1.1.0 held "Attended" on every session, the ones to come included."""
+
+    def _migrate(self, now):
+        path = Path(__file__).parent.parent / "migrations" / "18.0.1.2.0" / "post-migrate.py"
+        spec = importlib.util.spec_from_file_location("post_migrate_18_0_1_2_0", path)
+        migration = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(migration)
+        self.env.flush_all()
+        with freeze_time(now):
+            migration.migrate(self.env.cr, "18.0.1.1.0")
+        self.env.invalidate_all()
+
+    def test_sessions_to_come_lose_the_old_default_and_nothing_billed_changes(self):
+        old_default = {"billing_attendance": "attended"}
+        happened = self._create_session(self.client_marcus, "2026-11-02 15:00:00", **old_default)
+        billed = self._create_session(self.client_jane, "2026-11-09 15:00:00", **old_default)
+        with freeze_time("2026-11-27 12:00:00"):
+            self.client_jane.action_billing_invoice_now()
+        billed_ahead = self._create_session(self.client_jane, "2026-12-20 15:00:00", **old_default)
+        line = self.init_invoice("out_invoice", partner=self.client_jane, amounts=[150.0])
+        billed_ahead.billing_invoice_line_id = line.invoice_line_ids
+        to_come = self._create_session(self.client_jane, "2026-12-02 15:00:00", **old_default)
+        cancelled = self._create_session(
+            self.client_jane, "2026-12-03 15:00:00", billing_attendance="cancelled"
+        )
+        self._migrate("2026-11-28 12:00:00")
+        self.assertFalse(to_come.billing_attendance)
+        self.assertEqual(cancelled.billing_attendance, "cancelled")
+        for session in happened | billed | billed_ahead:
+            self.assertEqual(session.billing_attendance, "attended", session.start)
+        self.assertEqual(billed.billing_state, "invoiced")
 
 
 @tagged("-at_install", "post_install")
