@@ -26,6 +26,15 @@ MISSED_FEE_PERCENT = {
     "late_cancel": "billing_late_cancel_percent",
     "no_show": "billing_no_show_percent",
 }
+# The practice's clients, as offered on a session: people, neither companies nor a company's
+# contacts (Odoo's demo customers are both), nor the practice's own staff.
+CLIENT_DOMAIN = [
+    ("is_company", "=", False),
+    ("parent_id", "=", False),
+    ("user_ids", "not any", [("share", "=", False)]),
+]
+# The practice's services: what a session delivers and an insurer reads, by its CPT code.
+SERVICE_DOMAIN = [("type", "=", "service"), ("billing_cpt_code", "!=", False)]
 # What an invoice line says it bills; changing any of these on a billed session is refused.
 BILLED_FIELDS = (
     "billing_client_id",
@@ -70,6 +79,7 @@ class CalendarEvent(models.Model):
         store=True,
         readonly=False,
         index="btree_not_null",
+        domain=CLIENT_DOMAIN,
         help="The client billed for this session. Defaults to the one attendee who is not "
         "practice staff; the organizer is the clinician, never the client.",
         groups=STAFF,
@@ -77,8 +87,9 @@ class CalendarEvent(models.Model):
     billing_product_id = fields.Many2one(
         "product.product",
         string="Service",
-        domain=[("type", "=", "service")],
-        help="The service delivered, with its CPT code and standard fee.",
+        domain=SERVICE_DOMAIN,
+        help="The service delivered: one of the practice's services, with its CPT code and "
+        "standard fee (Billing > Configuration > Services).",
         groups=STAFF,
     )
     billing_fee = fields.Monetary(
@@ -346,6 +357,36 @@ class CalendarEvent(models.Model):
             return expression.FALSE_DOMAIN
         return expression.OR([self._billing_state_domain(state) for state in sorted(values)])
 
+    @api.onchange("billing_client_id")
+    def _onchange_billing_client_id(self):
+        """The client attends their session (so that adding another attendee later never
+        changes who is billed) and names it, unless staff named it already."""
+        client = self.billing_client_id
+        if not client:
+            return
+        if client not in self.partner_ids:
+            self.partner_ids |= client
+        if not self.name:
+            self.name = client.name
+
+    @api.constrains("billing_product_id")
+    def _check_billing_product_id(self):
+        for session in self.filtered(
+            lambda s: (
+                s.billing_product_id and not s.billing_product_id.filtered_domain(SERVICE_DOMAIN)
+            )
+        ):
+            raise ValidationError(
+                self.env._(
+                    "“%(product)s” is not one of the practice's services (session “%(session)s” "
+                    "on %(when)s). Choose a service with a CPT code, or give “%(product)s” its "
+                    "CPT code in Billing > Configuration > Services.",
+                    product=session.billing_product_id.display_name,
+                    session=session.name,
+                    when=session._billing_display_start(),
+                )
+            )
+
     @api.constrains("billing_fee")
     def _check_billing_fee(self):
         for session in self:
@@ -375,6 +416,13 @@ class CalendarEvent(models.Model):
                 )
 
     # ------------------------------------------------------------------ invoicing
+    def _billing_display_start(self, lang_code=None):
+        """When this session starts, as the practice reads it (its time zone, to the
+        minute): the way billing names a session to staff."""
+        self.ensure_one()
+        company = self.billing_company_id or self.env.company
+        return company._billing_format_datetime(self.start, lang_code)
+
     def _billing_invoice_line_name(self):
         """What the client reads on the invoice line for this session."""
         self.ensure_one()

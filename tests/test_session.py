@@ -5,6 +5,7 @@ from pathlib import Path
 from freezegun import freeze_time
 from psycopg2 import IntegrityError
 
+from odoo.exceptions import ValidationError
 from odoo.tests import Form, tagged
 from odoo.tools import mute_logger
 
@@ -71,6 +72,87 @@ class TestSession(PracticeBillingCase):
             self.assertEqual(form.billing_fee, 130.0)
             form.billing_fee = 100.0
         self.assertEqual(form.record.billing_fee, 100.0)
+
+    # ---------------------------------------------------------------- entering a session
+    def test_quick_create_offers_client_service_and_fee(self):
+        quick_create = "practice_billing.calendar_event_view_form_session_quick_create"
+        Event = self.env["calendar.event"].with_context(
+            default_start="2026-12-02 15:00:00", default_stop="2026-12-02 15:53:00"
+        )
+        with Form(Event, view=quick_create) as form:
+            form.billing_client_id = self.client_jane
+            form.billing_product_id = self.service_45
+            self.assertEqual(form.billing_fee, 130.0, "the fee comes from the service")
+            form.billing_fee = 110.0
+            form.user_id = self.clinician
+        session = form.record
+        self.assertEqual(session.name, "Jane Doe", "named after the client")
+        self.assertIn(self.client_jane, session.partner_ids, "the client attends")
+        self.assertEqual(session.billing_client_id, self.client_jane)
+        self.assertEqual(session.billing_fee, 110.0)
+        self.assertEqual(session.user_id, self.clinician)
+        self.assertFalse(session.billing_attendance)
+        session.partner_ids |= self._create_client("Interpreter")
+        self.assertEqual(session.billing_client_id, self.client_jane, "still Jane's session")
+
+    def test_event_form_offers_client_service_and_fee_to_the_front_desk(self):
+        self._create_people()
+        Event = self.env["calendar.event"].with_user(self.billing_user)
+        arch = Event.get_views([(False, "form")])["views"]["form"]["arch"]
+        for name in ("billing_client_id", "billing_product_id", "billing_fee"):
+            self.assertIn(f'name="{name}"', arch)
+        with Form(Event) as form:
+            form.name = "Jane's session"
+            form.billing_client_id = self.client_jane
+            form.billing_product_id = self.service_53
+            self.assertEqual(form.billing_fee, 150.0)
+        self.assertIn(self.client_jane, form.record.partner_ids)
+        self.assertEqual(form.record.name, "Jane's session", "a title staff typed stays")
+
+    def test_services_offered_are_the_practices_only(self):
+        furniture = self.env["product.product"].create(
+            {"name": "Furniture Assembly", "type": "service", "list_price": 50.0}
+        )
+        chair = self.env["product.product"].create(
+            {"name": "Chair", "type": "consu", "billing_cpt_code": "90837"}
+        )
+        domain = self.env["calendar.event"].fields_get(["billing_product_id"])[
+            "billing_product_id"
+        ]["domain"]
+        offered = self.env["product.product"].search(domain)
+        self.assertIn(self.service_53, offered)
+        self.assertNotIn(furniture, offered)
+        self.assertNotIn(chair, offered)
+
+    def test_a_product_that_is_not_a_service_is_refused_with_the_fix(self):
+        furniture = self.env["product.product"].create(
+            {"name": "Furniture Assembly", "type": "service", "list_price": 50.0}
+        )
+        with self.assertRaises(ValidationError) as caught:
+            self._create_session(self.client_jane, "2026-11-02 15:00:00", service=furniture)
+        message = caught.exception.args[0]
+        self.assertIn("“Furniture Assembly” is not one of the practice's services", message)
+        self.assertIn("11/02/2026 10:00", message, "when, as the practice reads it")
+        self.assertIn("CPT code", message)
+        session = self._create_session(self.client_jane, "2026-11-02 15:00:00")
+        with self.assertRaises(ValidationError):
+            session.billing_product_id = furniture
+        furniture.billing_cpt_code = "97535"
+        session.billing_product_id = furniture
+        self.assertEqual(session.billing_fee, 50.0)
+
+    def test_clients_offered_are_people_not_companies_or_staff(self):
+        company = self.env["res.partner"].create({"name": "Deco Addict", "is_company": True})
+        employee = self.env["res.partner"].create({"name": "Addison", "parent_id": company.id})
+        newcomer = self._create_client("A new client")
+        domain = self.env["calendar.event"].fields_get(["billing_client_id"])["billing_client_id"][
+            "domain"
+        ]
+        offered = self.env["res.partner"].search(domain)
+        self.assertIn(self.client_jane, offered)
+        self.assertIn(newcomer, offered)
+        for partner in company | employee | self.clinician.partner_id:
+            self.assertNotIn(partner, offered, partner.name)
 
     # ---------------------------------------------------------------- attendance
     @freeze_time("2026-11-27 12:00:00")
@@ -313,3 +395,23 @@ class TestSessionsUi(PracticeHttpCase):
             "practice_billing_sessions_tour",
             login="admin",
         )
+
+    def test_receptionist_books_a_session_from_the_calendar(self):
+        client = self._create_client("Tour Client", company_id=self.company.id)
+        furniture = self.env["product.product"].create(
+            {"name": "Furniture Assembly", "type": "service", "list_price": 50.0}
+        )
+        self._admin_works_here()
+        self.start_tour(
+            "/odoo/action-practice_billing.action_billing_sessions",
+            "practice_billing_receptionist_tour",
+            login="admin",
+        )
+        session = self.env["calendar.event"].search([("billing_client_id", "=", client.id)])
+        self.assertEqual(len(session), 1)
+        # The database's demo practice offers its own 90837 too: either is the practice's.
+        self.assertEqual(session.billing_product_id.billing_cpt_code, "90837")
+        self.assertNotEqual(session.billing_product_id, furniture)
+        self.assertEqual(session.billing_fee, 150.0)
+        self.assertIn(client, session.partner_ids, "the client attends their session")
+        self.assertEqual(session.billing_company_id, self.company)
