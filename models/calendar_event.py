@@ -445,14 +445,14 @@ class CalendarEvent(models.Model):
         """Raise a UserError a practice manager can act on if a session cannot be invoiced."""
         for session in self:
             service = session.billing_product_id
-            day = session.billing_company_id._billing_local_date(session.start)
+            when = session._billing_display_start()
             client = session.billing_client_id.display_name
             if not service.active:
                 raise UserError(
                     self.env._(
-                        "The session on %(day)s for %(client)s uses the archived service "
+                        "The session on %(when)s for %(client)s uses the archived service "
                         "“%(service)s”. Restore the service or pick another one on the session.",
-                        day=day,
+                        when=when,
                         client=client,
                         service=service.display_name,
                     )
@@ -463,10 +463,10 @@ class CalendarEvent(models.Model):
             if not accounts["income"]:
                 raise UserError(
                     self.env._(
-                        "The service “%(service)s” (session on %(day)s for %(client)s) has no "
+                        "The service “%(service)s” (session on %(when)s for %(client)s) has no "
                         "income account. Set one on the service or its product category.",
                         service=service.display_name,
-                        day=day,
+                        when=when,
                         client=client,
                     )
                 )
@@ -518,9 +518,9 @@ class CalendarEvent(models.Model):
             invoice = session.sudo().billing_invoice_id
             raise UserError(
                 self.env._(
-                    "The session on %(day)s for %(client)s is billed on %(invoice)s and cannot "
+                    "The session on %(when)s for %(client)s is billed on %(invoice)s and cannot "
                     "be changed or deleted. Cancel that invoice (or remove its line) first.",
-                    day=session.billing_company_id._billing_local_date(session.start),
+                    when=session._billing_display_start(),
                     client=session.billing_client_id.display_name,
                     invoice=invoice.name or invoice.display_name,
                 )

@@ -154,6 +154,31 @@ class TestSession(PracticeBillingCase):
         for partner in company | employee | self.clinician.partner_id:
             self.assertNotIn(partner, offered, partner.name)
 
+    # ---------------------------------------------------------------- times
+    def test_times_read_in_the_practices_zone_and_language_to_the_minute(self):
+        company = self.company
+        self.assertEqual(
+            company._billing_format_datetime(datetime(2026, 11, 2, 15, 0, 42)), "11/02/2026 10:00"
+        )
+        # Half past eleven on November 30th in New York is already December in UTC.
+        self.assertEqual(
+            company._billing_format_datetime(datetime(2026, 12, 1, 4, 30)), "11/30/2026 23:30"
+        )
+        self.env["res.lang"]._activate_lang("fr_FR")
+        self.assertEqual(
+            company._billing_format_datetime(datetime(2026, 12, 1, 4, 30), "fr_FR"),
+            "30/11/2026 23:30",
+        )
+        company.partner_id.tz = "Pacific/Auckland"
+        self.assertEqual(
+            company._billing_format_datetime(datetime(2026, 10, 31, 11, 30)), "11/01/2026 00:30"
+        )
+        self.assertEqual(company._billing_format_datetime(False), "")
+
+    def test_staff_read_a_session_by_its_local_time(self):
+        session = self._create_session(self.client_jane, "2026-11-02 15:00:00")
+        self.assertEqual(session._billing_display_start(), "11/02/2026 10:00")
+
     # ---------------------------------------------------------------- attendance
     @freeze_time("2026-11-27 12:00:00")
     def test_a_session_to_come_has_no_attendance_until_it_starts(self):
