@@ -26,11 +26,14 @@ MISSED_FEE_PERCENT = {
     "late_cancel": "billing_late_cancel_percent",
     "no_show": "billing_no_show_percent",
 }
-# The practice's clients, as offered on a session: people, neither companies nor a company's
-# contacts (Odoo's demo customers are both), nor the practice's own staff.
+# The practice's clients, as offered on a session: people (a child filed under a parent
+# included), neither companies nor a company's contacts (Odoo's demo customers are both), nor
+# the practice's own staff.
 CLIENT_DOMAIN = [
     ("is_company", "=", False),
+    "|",
     ("parent_id", "=", False),
+    ("parent_id.is_company", "=", False),
     ("user_ids", "not any", [("share", "=", False)]),
 ]
 # The practice's services: what a session delivers and an insurer reads, by its CPT code.

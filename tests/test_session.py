@@ -145,12 +145,14 @@ class TestSession(PracticeBillingCase):
         company = self.env["res.partner"].create({"name": "Deco Addict", "is_company": True})
         employee = self.env["res.partner"].create({"name": "Addison", "parent_id": company.id})
         newcomer = self._create_client("A new client")
+        child = self._create_client("Sam Doe", parent_id=self.client_jane.id)
         domain = self.env["calendar.event"].fields_get(["billing_client_id"])["billing_client_id"][
             "domain"
         ]
         offered = self.env["res.partner"].search(domain)
         self.assertIn(self.client_jane, offered)
         self.assertIn(newcomer, offered)
+        self.assertIn(child, offered, "a child filed under their parent")
         for partner in company | employee | self.clinician.partner_id:
             self.assertNotIn(partner, offered, partner.name)
 
