@@ -38,7 +38,13 @@ def setup_practice(env, n):
     company.write({"billing_auto_invoice": True, "billing_last_cutoff": False})
     company.partner_id.tz = "America/New_York"
     service = env["product.product"].create(
-        {"name": "Psychotherapy, 53 min", "type": "service", "list_price": 150.0, "taxes_id": []}
+        {
+            "name": "Psychotherapy, 53 min",
+            "type": "service",
+            "list_price": 150.0,
+            "billing_cpt_code": "90837",
+            "taxes_id": [],
+        }
     )
     # Clients receive their invoices by email: the engine queues them for Odoo's sending.
     clients = env["res.partner"].create(

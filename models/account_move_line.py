@@ -46,11 +46,11 @@ class AccountMoveLine(models.Model):
             if other != line and session._billing_billed():
                 raise UserError(
                     self.env._(
-                        "%(invoice)s cannot be used again: its session on %(day)s for "
+                        "%(invoice)s cannot be used again: its session on %(when)s for "
                         "%(client)s is now billed on %(other)s. Cancel %(other)s first, or "
                         "remove that line from %(invoice)s.",
                         invoice=line.move_id.name or line.move_id.display_name,
-                        day=session.billing_company_id._billing_local_date(session.start),
+                        when=session._billing_display_start(),
                         client=session.billing_client_id.display_name,
                         other=other.move_id.name or other.move_id.display_name,
                     )

@@ -26,6 +26,18 @@ MISSED_FEE_PERCENT = {
     "late_cancel": "billing_late_cancel_percent",
     "no_show": "billing_no_show_percent",
 }
+# The practice's clients, as offered on a session: people (a child filed under a parent
+# included), neither companies nor a company's contacts (Odoo's demo customers are both), nor
+# the practice's own staff.
+CLIENT_DOMAIN = [
+    ("is_company", "=", False),
+    "|",
+    ("parent_id", "=", False),
+    ("parent_id.is_company", "=", False),
+    ("user_ids", "not any", [("share", "=", False)]),
+]
+# The practice's services: what a session delivers and an insurer reads, by its CPT code.
+SERVICE_DOMAIN = [("type", "=", "service"), ("billing_cpt_code", "!=", False)]
 # What an invoice line says it bills; changing any of these on a billed session is refused.
 BILLED_FIELDS = (
     "billing_client_id",
@@ -70,6 +82,7 @@ class CalendarEvent(models.Model):
         store=True,
         readonly=False,
         index="btree_not_null",
+        domain=CLIENT_DOMAIN,
         help="The client billed for this session. Defaults to the one attendee who is not "
         "practice staff; the organizer is the clinician, never the client.",
         groups=STAFF,
@@ -77,8 +90,9 @@ class CalendarEvent(models.Model):
     billing_product_id = fields.Many2one(
         "product.product",
         string="Service",
-        domain=[("type", "=", "service")],
-        help="The service delivered, with its CPT code and standard fee.",
+        domain=SERVICE_DOMAIN,
+        help="The service delivered: one of the practice's services, with its CPT code and "
+        "standard fee (Billing > Configuration > Services).",
         groups=STAFF,
     )
     billing_fee = fields.Monetary(
@@ -90,14 +104,29 @@ class CalendarEvent(models.Model):
         help="Defaults to the service's sales price; override it for this session only.",
         groups=STAFF,
     )
+    # What staff recorded, empty until they record something: a session is scheduled until
+    # it starts, then billed as attended unless staff record otherwise (see
+    # _billing_attendance_at). Billing never waits for anyone to mark sessions attended.
     billing_attendance = fields.Selection(
         ATTENDANCE,
         string="Attendance",
-        default="attended",
-        required=True,
-        help="Cancelled sessions are never billed.",
+        copy=False,
+        help="Leave empty for a session that happens as booked: it is scheduled until it "
+        "starts, then billed as attended. Record a late cancellation or no-show (billed at "
+        "the practice's fee for them) or a cancellation (never billed).",
         groups=STAFF,
     )
+    billing_attendance_status = fields.Selection(
+        [("scheduled", "Scheduled"), *ATTENDANCE],
+        string="Attendance Status",
+        compute="_compute_billing_attendance_status",
+        search="_search_billing_attendance_status",
+        help="Evaluated now: what staff recorded, else Scheduled before the session starts "
+        "and Attended from then on.",
+        groups=STAFF,
+    )
+    # Which of the two empty-attendance placeholders the form shows (Scheduled / Attended).
+    billing_has_started = fields.Boolean(compute="_compute_billing_attendance_status", groups=STAFF)
     billing_pos_code = fields.Selection(
         PLACES_OF_SERVICE,
         string="Place of Service",
@@ -197,6 +226,49 @@ class CalendarEvent(models.Model):
             else:
                 event.billing_state = "uninvoiced"
 
+    @api.depends("billing_attendance", "start")
+    def _compute_billing_attendance_status(self):
+        now = fields.Datetime.now()
+        for event in self:
+            event.billing_attendance_status = event._billing_attendance_at(now) or "scheduled"
+            event.billing_has_started = bool(event.start and event.start <= now)
+
+    def _billing_attendance_at(self, now):
+        """The attendance this session is billed with at the UTC moment ``now``: what staff
+        recorded, else "attended" once it has started; False for a session still to come
+        with nothing recorded."""
+        self.ensure_one()
+        if self.billing_attendance:
+            return self.billing_attendance
+        return "attended" if self.start and self.start <= now else False
+
+    def _search_billing_attendance_status(self, operator, value):
+        if operator not in ("=", "!=", "in", "not in"):
+            raise UserError(self.env._("Attendance status can only be compared with = or in."))
+        values = {value} if isinstance(value, str) or not value else set(value)
+        values.discard(False)
+        if operator in ("!=", "not in"):
+            statuses = self._fields["billing_attendance_status"].get_values(self.env)
+            values = set(statuses) - values
+        now = fields.Datetime.now()
+        domains = []
+        for status in sorted(values):
+            if status == "scheduled":
+                domains.append([("billing_attendance", "=", False), ("start", ">", now)])
+            elif status == "attended":
+                domains.append(
+                    [
+                        "|",
+                        ("billing_attendance", "=", "attended"),
+                        "&",
+                        ("billing_attendance", "=", False),
+                        ("start", "<=", now),
+                    ]
+                )
+            else:
+                domains.append([("billing_attendance", "=", status)])
+        return expression.OR(domains) if domains else expression.FALSE_DOMAIN
+
     @api.depends("billing_fee", "billing_attendance", "billing_company_id")
     def _compute_billing_amount(self):
         for event in self:
@@ -205,7 +277,10 @@ class CalendarEvent(models.Model):
             )
 
     def _billing_fee_percent(self):
-        """Share of the fee billed for this attendance: 100, or the practice's missed fee."""
+        """Share of the fee billed for this attendance: 100, or the practice's missed fee.
+
+        Nothing recorded counts as attended: a session is billed only once it has started
+        (see _billing_state_domain), and then it is attended unless staff said otherwise."""
         self.ensure_one()
         if self.billing_attendance == "cancelled":
             return 0.0
@@ -231,6 +306,9 @@ class CalendarEvent(models.Model):
             ("billing_client_id", "!=", False),
             ("billing_product_id", "!=", False),
             ("billing_fee", ">", 0),
+            # Nothing recorded (NULL) is billable: attended once the session has started.
+            "|",
+            ("billing_attendance", "=", False),
             ("billing_attendance", "!=", "cancelled"),
         ]
         # A practice that waives a missed-session fee (0 %) does not bill those sessions.
@@ -282,6 +360,36 @@ class CalendarEvent(models.Model):
             return expression.FALSE_DOMAIN
         return expression.OR([self._billing_state_domain(state) for state in sorted(values)])
 
+    @api.onchange("billing_client_id")
+    def _onchange_billing_client_id(self):
+        """The client attends their session (so that adding another attendee later never
+        changes who is billed) and names it, unless staff named it already."""
+        client = self.billing_client_id
+        if not client:
+            return
+        if client not in self.partner_ids:
+            self.partner_ids |= client
+        if not self.name:
+            self.name = client.name
+
+    @api.constrains("billing_product_id")
+    def _check_billing_product_id(self):
+        for session in self.filtered(
+            lambda s: (
+                s.billing_product_id and not s.billing_product_id.filtered_domain(SERVICE_DOMAIN)
+            )
+        ):
+            raise ValidationError(
+                self.env._(
+                    "“%(product)s” is not one of the practice's services (session “%(session)s” "
+                    "on %(when)s). Choose a service with a CPT code, or give “%(product)s” its "
+                    "CPT code in Billing > Configuration > Services.",
+                    product=session.billing_product_id.display_name,
+                    session=session.name,
+                    when=session._billing_display_start(),
+                )
+            )
+
     @api.constrains("billing_fee")
     def _check_billing_fee(self):
         for session in self:
@@ -311,6 +419,13 @@ class CalendarEvent(models.Model):
                 )
 
     # ------------------------------------------------------------------ invoicing
+    def _billing_display_start(self, lang_code=None):
+        """When this session starts, as the practice reads it (its time zone, to the
+        minute): the way billing names a session to staff."""
+        self.ensure_one()
+        company = self.billing_company_id or self.env.company
+        return company._billing_format_datetime(self.start, lang_code)
+
     def _billing_invoice_line_name(self):
         """What the client reads on the invoice line for this session."""
         self.ensure_one()
@@ -333,14 +448,14 @@ class CalendarEvent(models.Model):
         """Raise a UserError a practice manager can act on if a session cannot be invoiced."""
         for session in self:
             service = session.billing_product_id
-            day = session.billing_company_id._billing_local_date(session.start)
+            when = session._billing_display_start()
             client = session.billing_client_id.display_name
             if not service.active:
                 raise UserError(
                     self.env._(
-                        "The session on %(day)s for %(client)s uses the archived service "
+                        "The session on %(when)s for %(client)s uses the archived service "
                         "“%(service)s”. Restore the service or pick another one on the session.",
-                        day=day,
+                        when=when,
                         client=client,
                         service=service.display_name,
                     )
@@ -351,10 +466,10 @@ class CalendarEvent(models.Model):
             if not accounts["income"]:
                 raise UserError(
                     self.env._(
-                        "The service “%(service)s” (session on %(day)s for %(client)s) has no "
+                        "The service “%(service)s” (session on %(when)s for %(client)s) has no "
                         "income account. Set one on the service or its product category.",
                         service=service.display_name,
-                        day=day,
+                        when=when,
                         client=client,
                     )
                 )
@@ -373,10 +488,15 @@ class CalendarEvent(models.Model):
                 continue
             field = self._fields[name]
             new = field.convert_to_record(field.convert_to_cache(vals[name], self), self)
+            old = self[name]
+            if name == "billing_attendance":
+                # A billed session was billed as attended when nothing was recorded:
+                # recording "attended" afterwards changes nothing the invoice says.
+                new, old = new or "attended", old or "attended"
             if field.type == "monetary":
-                if self.billing_currency_id.compare_amounts(new, self[name]):
+                if self.billing_currency_id.compare_amounts(new, old):
                     changed.append(name)
-            elif new != self[name]:
+            elif new != old:
                 changed.append(name)
         return changed
 
@@ -388,7 +508,8 @@ class CalendarEvent(models.Model):
             self.billing_company_id == superbill.company_id
             and self.billing_client_id.commercial_partner_id
             == superbill.partner_id.commercial_partner_id
-            and self.billing_attendance == "attended"
+            # Billed with nothing recorded: billed as attended (see _billing_fee_percent).
+            and self.billing_attendance in ("attended", False)
             and bool(self._billing_billed())
         )
 
@@ -400,9 +521,9 @@ class CalendarEvent(models.Model):
             invoice = session.sudo().billing_invoice_id
             raise UserError(
                 self.env._(
-                    "The session on %(day)s for %(client)s is billed on %(invoice)s and cannot "
+                    "The session on %(when)s for %(client)s is billed on %(invoice)s and cannot "
                     "be changed or deleted. Cancel that invoice (or remove its line) first.",
-                    day=session.billing_company_id._billing_local_date(session.start),
+                    when=session._billing_display_start(),
                     client=session.billing_client_id.display_name,
                     invoice=invoice.name or invoice.display_name,
                 )

@@ -261,7 +261,8 @@ class PracticeSuperbill(models.Model):
                 [
                     ("billing_client_id", "in", clients.ids),
                     ("billing_company_id", "=", company.id),
-                    ("billing_attendance", "=", "attended"),
+                    # Invoiced with nothing recorded: billed as attended.
+                    ("billing_attendance", "in", ("attended", False)),
                     ("billing_state", "=", "invoiced"),
                     ("start", ">=", start),
                     ("start", "<", end),

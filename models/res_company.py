@@ -6,6 +6,7 @@ from dateutil.relativedelta import relativedelta
 
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
+from odoo.tools.misc import babel_locale_parse, format_datetime, get_lang, posix_to_ldml
 
 from .npi import check_npi
 
@@ -186,6 +187,22 @@ class ResCompany(models.Model):
     def _billing_local_date(self, utc_dt):
         """The practice's calendar date at the UTC moment ``utc_dt``."""
         return pytz.utc.localize(utc_dt).astimezone(self._billing_tz()).date()
+
+    def _billing_format_datetime(self, utc_dt, lang_code=None):
+        """The UTC moment ``utc_dt`` (naive, as Odoo stores it) as the practice reads it:
+        in its time zone (the one its billing periods follow, see _billing_tz), in the
+        language's date and time formats (``lang_code``, else the context's), to the minute.
+        Every time billing writes for people goes through here; empty for no moment."""
+        self.ensure_one()
+        if not utc_dt:
+            return ""
+        lang = get_lang(self.env, lang_code)
+        # Seconds mean nothing for a session or a run: "10:00", never "10:00:00".
+        time_format = re.sub(r"[:.]?%S", "", lang.time_format)
+        pattern = posix_to_ldml(f"{lang.date_format} {time_format}", babel_locale_parse(lang.code))
+        return format_datetime(
+            self.env, utc_dt, tz=self._billing_tz().zone, dt_format=pattern, lang_code=lang.code
+        )
 
     def _billing_period_start(self, utc_now, upcoming=False):
         """Local date of the latest billing boundary at ``utc_now`` (or of the next one).

@@ -36,7 +36,12 @@ class TestConcurrentRuns(BaseCase):
             env.ref("base.user_admin").company_ids |= company
             env = env(context=dict(env.context, allowed_company_ids=[company.id]))
             service = env["product.product"].create(
-                {"name": "Psychotherapy, 53 min", "type": "service", "list_price": 150.0}
+                {
+                    "name": "Psychotherapy, 53 min",
+                    "type": "service",
+                    "list_price": 150.0,
+                    "billing_cpt_code": "90837",
+                }
             )
             service.taxes_id = False
             clients = env["res.partner"].create(

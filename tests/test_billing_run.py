@@ -266,7 +266,7 @@ class TestRunFailures(PracticeBillingCase):
         self.assertFalse(broken.billing_invoice_line_id)
         self.assertEqual(run.failure_ids.partner_id, self.client_marcus)
         reason = run.failure_ids.reason
-        self.assertIn("2026-11-03", reason)
+        self.assertIn("11/03/2026 10:00", reason, "when, in the practice's time and language")
         self.assertIn("Marcus Webb", reason)
         self.assertIn("archived service", reason)
         self.assertIn("Restore the service", reason)
@@ -370,7 +370,7 @@ class TestBilledSessionsAreLocked(PracticeBillingCase):
             with self.assertRaises(UserError, msg=field) as caught:
                 session.write({field: value})
             message = caught.exception.args[0]
-            self.assertIn("2026-11-02", message)
+            self.assertIn("11/02/2026 10:00", message)
             self.assertIn("Jane Doe", message)
             self.assertIn(invoice.name, message)
             self.assertIn("Cancel that invoice", message)

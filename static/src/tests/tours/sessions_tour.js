@@ -13,6 +13,16 @@ registry.category("web_tour.tours").add("practice_billing_sessions_tour", {
             trigger: ".o_data_row:has(td:contains('Tour Client')):has(td:contains('150.00'))",
         },
         {
+            content: "Its time reads to the minute, without seconds",
+            trigger: ".o_data_row:has(td:contains('Tour Client')) td[name=start]",
+            run() {
+                const text = this.anchor.textContent.trim();
+                if (!/\d{2}:\d{2}$/.test(text) || /\d{2}:\d{2}:\d{2}$/.test(text)) {
+                    throw new Error(`The session's time shows seconds: ${text}`);
+                }
+            },
+        },
+        {
             content: "The future session is not",
             trigger: ".o_list_view:not(:has(td:contains('Future Client')))",
         },
