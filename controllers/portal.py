@@ -42,8 +42,10 @@ class PracticeBillingPortal(PortalAccount):
         """Override of `account`: "Receive invoices" in My Account offers email and the
         client portal, the client's current method first (the form submits the first one
         when none matches: saving an address must never move a portal client to email), and
-        keeps a method staff set (Manual) as it is."""
+        keeps a method staff set (Manual) as it is. Also says whether the home page shows
+        the Superbills tile to a client who has none yet (``billing_superbills_offered``)."""
         values = super()._prepare_portal_layout_values()
+        values["billing_superbills_offered"] = self._billing_superbills_offered()
         if "invoice_sending_methods" not in values:
             return values
         client = request.env.user.partner_id.sudo()
@@ -65,6 +67,20 @@ class PracticeBillingPortal(PortalAccount):
         if method and method not in offered:
             data.pop("invoice_sending_method")
         return super().details_form_validate(data, partner_creation)
+
+    def _billing_superbills_offered(self):
+        """Whether the practice issues superbills to the logged-in client: its practice has
+        superbills on and the client needs them. Such a client sees the Superbills tile
+        (and the request form behind it) before their first superbill.
+
+        The client's "needs superbills" is staff's field, read here under sudo for the
+        user's own client record only; it decides what the home page shows, not what
+        anybody may read (record rules do, on the pages the tile leads to)."""
+        if not request.env["practice.superbill"].has_access("read"):
+            return False
+        client = request.env.user.partner_id.commercial_partner_id.sudo()
+        practice = client.company_id or request.env.company
+        return bool(practice.billing_auto_superbill and client.billing_needs_superbill)
 
     def _billing_count(self, model_name, domain):
         """How many of the user's documents match ``domain`` (record rules keep them to

@@ -1,6 +1,9 @@
-from datetime import datetime
+from datetime import date, datetime, time
 from unittest.mock import patch
 
+from lxml import html
+
+from odoo import Command
 from odoo.tests import new_test_user, tagged
 from odoo.tools.translate import CodeTranslations
 
@@ -40,6 +43,34 @@ class PortalClientCase(PracticeHttpCase):
         self._record_insurance(client, member_id=f"M-{login}")
         self._add_sessions(client, weeks=(0,))
         return user
+
+    def _invoiced_sessions(self, client, days):
+        """Sessions of ``client`` on ``days``, billed by a staff run: on no superbill yet."""
+        Session = self.env["calendar.event"].with_context(no_mail_to_attendees=True)
+        sessions = Session.create(
+            [
+                {
+                    "name": f"{client.name} session",
+                    "start": datetime.combine(day, time(15)),
+                    "stop": datetime.combine(day, time(15, 53)),
+                    "user_id": self.clinician.id,
+                    "partner_ids": [Command.set(client.ids)],
+                    "billing_product_id": self.service.id,
+                    "billing_company_id": self.company.id,
+                }
+                for day in days
+            ]
+        )
+        self.env["practice.billing.run"].create(
+            {
+                "company_id": self.company.id,
+                "trigger": "manual",
+                "cutoff": datetime.now(),
+                "invoice_date": date.today(),
+            }
+        )._execute()
+        self.assertEqual(set(sessions.mapped("billing_state")), {"invoiced"})
+        return sessions
 
     def _csrf(self):
         page = self.url_open("/my/superbills")
@@ -95,6 +126,63 @@ class TestClientPortal(PortalClientCase):
             "practice_billing_portal_tour",
             login="jane_portal",
         )
+
+
+@tagged("-at_install", "post_install")
+class TestPortalHome(PortalClientCase):
+    """The home page's Superbills and Statements tiles, as Odoo's own."""
+
+    def _tile(self, url):
+        """The class and icon of the home page's tile leading to ``url``."""
+        page = html.fromstring(self.url_open("/my").text)
+        [tile] = page.xpath(f"//div[contains(@class, 'o_portal_index_card')][.//a[@href='{url}']]")
+        return tile.get("class").split(), tile.xpath(".//img/@src")
+
+    def test_tiles_have_icons(self):
+        self.authenticate("jane_portal", "jane_portal")
+        for url in ("/my/superbills", "/my/statements"):
+            _classes, [icon] = self._tile(url)
+            response = self.url_open(icon)
+            self.assertEqual(response.status_code, 200, icon)
+            self.assertEqual(response.headers["Content-Type"].split(";")[0], "image/svg+xml")
+
+    def test_a_client_who_needs_superbills_finds_the_tile_before_the_first(self):
+        priya_user = new_test_user(
+            self.env,
+            login="priya_portal",
+            name="Priya Natarajan",
+            groups="base.group_portal",
+            company_id=self.company.id,
+        )
+        priya = self._record_insurance(priya_user.partner_id, member_id="M-priya")
+        self.authenticate("priya_portal", "priya_portal")
+        counters = {"counters": ["superbill_count"]}
+        self.assertEqual(self.make_jsonrpc_request("/my/counters", counters)["superbill_count"], 0)
+        classes, _icon = self._tile("/my/superbills")
+        self.assertNotIn("d-none", classes, "shown: the request form is behind it")
+        self.assertIn("Request a superbill", self.url_open("/my/superbills").text)
+        # A client who does not need superbills, or a practice that does not issue them:
+        # the tile waits for a superbill (Odoo's counters show it then).
+        priya.billing_needs_superbill = False
+        self.assertIn("d-none", self._tile("/my/superbills")[0])
+        priya.billing_needs_superbill = True
+        self.company.billing_auto_superbill = False
+        self.assertIn("d-none", self._tile("/my/superbills")[0])
+
+    def test_breadcrumbs_name_the_page(self):
+        self.authenticate("jane_portal", "jane_portal")
+        for url, crumbs in (
+            ("/my/superbills", ["Superbills"]),
+            (f"/my/superbills/{self.jane_superbill.id}", ["Superbills", self.jane_superbill.name]),
+        ):
+            page = html.fromstring(self.url_open(url).text)
+            items = page.xpath("//ol[contains(@class, 'o_portal_submenu')]/li")
+            self.assertEqual(
+                [" ".join(item.text_content().split()) for item in items[1:]], crumbs, url
+            )
+        listing = html.fromstring(self.url_open("/my/superbills").text)
+        [number] = listing.xpath(f"//a[@href='/my/superbills/{self.jane_superbill.id}']/text()")
+        self.assertEqual(number, self.jane_superbill.name, "the list names superbills by number")
 
 
 @tagged("-at_install", "post_install")

@@ -1,11 +1,10 @@
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from urllib.parse import parse_qs, urlparse
 
 import psycopg2
 from dateutil.relativedelta import relativedelta
 from lxml import html
 
-from odoo import Command
 from odoo.exceptions import ValidationError
 from odoo.tests import new_test_user, tagged
 from odoo.tools import mute_logger
@@ -41,33 +40,6 @@ class TestPortalSuperbillRequests(PortalClientCase):
             ],
         )
         self.authenticate("jane_portal", "jane_portal")
-
-    def _invoiced_sessions(self, client, days):
-        Session = self.env["calendar.event"].with_context(no_mail_to_attendees=True)
-        sessions = Session.create(
-            [
-                {
-                    "name": f"{client.name} session",
-                    "start": datetime.combine(day, time(15)),
-                    "stop": datetime.combine(day, time(15, 53)),
-                    "user_id": self.clinician.id,
-                    "partner_ids": [Command.set(client.ids)],
-                    "billing_product_id": self.service.id,
-                    "billing_company_id": self.company.id,
-                }
-                for day in days
-            ]
-        )
-        self.env["practice.billing.run"].create(
-            {
-                "company_id": self.company.id,
-                "trigger": "manual",
-                "cutoff": datetime.now(),
-                "invoice_date": date.today(),
-            }
-        )._execute()
-        self.assertEqual(set(sessions.mapped("billing_state")), {"invoiced"})
-        return sessions
 
     def _request(self, date_from, date_to):
         return self.url_open(
