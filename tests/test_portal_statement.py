@@ -125,6 +125,12 @@ class TestPortalStatementPage(PortalClientCase):
         page = self.url_open(f"/my/statements/{self.statement.id}?access_token={token}")
         self.assertEqual(page.status_code, 200)
         self.assertIn(f"Invoice {self.invoice.name}", page.text)
+        crumbs = html.fromstring(page.text).xpath("//ol[contains(@class, 'o_portal_submenu')]//a")
+        self.assertEqual(
+            [crumb.get("href") for crumb in crumbs],
+            ["/my/home", "/my/statements"],
+            "the token is not passed on",
+        )
         for url in (
             f"/my/statements/{self.statement.id}",
             f"/my/statements/{self.statement.id}?access_token=wrong",
