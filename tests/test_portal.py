@@ -1,7 +1,9 @@
 from datetime import date, datetime, time
 from unittest.mock import patch
 
+from dateutil.relativedelta import relativedelta
 from lxml import html
+from werkzeug.urls import url_encode
 
 from odoo import Command
 from odoo.tests import new_test_user, tagged
@@ -126,6 +128,31 @@ class TestClientPortal(PortalClientCase):
             "practice_billing_portal_tour",
             login="jane_portal",
         )
+
+
+@tagged("-at_install", "post_install")
+class TestClientTour(PortalClientCase):
+    def test_client_tour(self):
+        """Jane, in Chromium: her statement's lines and running balance, then a superbill
+        she requests for the month before last, listed as Requested."""
+        jane = self.jane_user.partner_id
+        month_before = date.today().replace(day=1) - relativedelta(months=2)
+        month_end = month_before + relativedelta(months=1, days=-1)
+        self._invoiced_sessions(jane, [month_before.replace(day=3)])
+        # The statement of the run: last month's invoice, $150, and nothing paid.
+        statement = self.env["practice.statement"].search([("partner_id", "=", jane.id)])
+        self.assertEqual(statement.balance_end, 150.0)
+        period = f"{month_before:%m/%d/%Y} to {month_end:%m/%d/%Y}"
+        self.start_tour(
+            f"/my?{url_encode({'from': month_before, 'to': month_end, 'period': period})}",
+            "practice_billing_client_tour",
+            login="jane_portal",
+        )
+        requested = self.env["practice.superbill"].search(
+            [("partner_id", "=", jane.id), ("state", "=", "draft")]
+        )
+        self.assertTrue(requested.requested_by_client)
+        self.assertEqual((requested.date_start, requested.date_end), (month_before, month_end))
 
 
 @tagged("-at_install", "post_install")
