@@ -156,6 +156,24 @@ class TestClientTour(PortalClientCase):
 
 
 @tagged("-at_install", "post_install")
+class TestPortalInvoicePage(PortalClientCase):
+    def test_the_practice_address_is_printed_once(self):
+        """The invoice page shows the invoice in a frame (its HTML, with the layout's
+        header): the practice's address once, in the header, never also in the body."""
+        self.company.write({"street": "12 Elm Street", "city": "Portland", "zip": "97201"})
+        invoice = self.env["account.move"].search(
+            [("partner_id", "=", self.jane_user.partner_id.id), ("billing_run_id", "!=", False)]
+        )
+        self.authenticate("jane_portal", "jane_portal")
+        page = self.url_open(f"/my/invoices/{invoice.id}")
+        self.assertEqual(page.status_code, 200)
+        [frame] = html.fromstring(page.text).xpath("//iframe[@id='invoice_html']/@src")
+        shown = page.text + self.url_open(frame).content.decode()
+        self.assertIn(invoice.name, shown)
+        self.assertEqual(shown.count("12 Elm Street"), 1, "the practice's address once")
+
+
+@tagged("-at_install", "post_install")
 class TestPortalHome(PortalClientCase):
     """The home page's Superbills and Statements tiles, as Odoo's own."""
 
