@@ -5,6 +5,7 @@ import psycopg2
 from dateutil.relativedelta import relativedelta
 from lxml import html
 
+from odoo import Command
 from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import new_test_user, tagged
 from odoo.tools import mute_logger
@@ -286,6 +287,19 @@ class TestPortalSuperbillRequests(PortalClientCase):
         self.assertFalse(Superbill.search([("id", "=", request.id)]))
         with self.assertRaises(AccessError):
             Superbill.browse(request.id).read(["name", "date_start"])
+        # Nor does a client of another practice.
+        lakeside = self.env["res.company"].create({"name": "Lakeside Counseling"})
+        new_test_user(
+            self.env,
+            login="lake_client",
+            groups="base.group_portal",
+            company_id=lakeside.id,
+            company_ids=[Command.set(lakeside.ids)],
+        )
+        self.authenticate("lake_client", "lake_client")
+        self.assertEqual(self._requested_rows(), [])
+        self.assertEqual(self.url_open(request.access_url).status_code, 404)
+        self.assertEqual(self._report_responses(request)["pdf"].status_code, 403)
         # Marcus sees his own, as Requested.
         self.authenticate("marcus_portal", "marcus_portal")
         [(text, _links)] = self._requested_rows()
