@@ -24,8 +24,12 @@ class PracticeBillingPortal(PortalAccount):
         """Override of `portal` to count the client's superbills and statements."""
         values = super()._prepare_home_portal_values(counters)
         if "superbill_count" in counters:
+            # What the list shows: issued superbills and the client's open requests.
             values["superbill_count"] = self._billing_count(
-                "practice.superbill", self._prepare_superbills_domain()
+                "practice.superbill",
+                expression.OR(
+                    [self._prepare_superbills_domain(), self._prepare_superbill_requests_domain()]
+                ),
             )
         if "statement_count" in counters:
             values["statement_count"] = self._billing_count(
@@ -42,8 +46,10 @@ class PracticeBillingPortal(PortalAccount):
         """Override of `account`: "Receive invoices" in My Account offers email and the
         client portal, the client's current method first (the form submits the first one
         when none matches: saving an address must never move a portal client to email), and
-        keeps a method staff set (Manual) as it is."""
+        keeps a method staff set (Manual) as it is. Also says whether the home page shows
+        the Superbills tile to a client who has none yet (``billing_superbills_offered``)."""
         values = super()._prepare_portal_layout_values()
+        values["billing_superbills_offered"] = self._billing_superbills_offered()
         if "invoice_sending_methods" not in values:
             return values
         client = request.env.user.partner_id.sudo()
@@ -65,6 +71,25 @@ class PracticeBillingPortal(PortalAccount):
         if method and method not in offered:
             data.pop("invoice_sending_method")
         return super().details_form_validate(data, partner_creation)
+
+    def _billing_superbills_offered(self):
+        """Whether the practice issues superbills to the logged-in client: its practice has
+        superbills on and the client needs them. Such a client sees the Superbills tile
+        (and the request form behind it) before their first superbill.
+
+        The client's "needs superbills" is staff's field, read here under sudo for the
+        user's own client record only; it decides what the home page shows, not what
+        anybody may read (record rules do, on the pages the tile leads to)."""
+        if not request.env["practice.superbill"].has_access("read"):
+            return False
+        client = request.env.user.partner_id.commercial_partner_id.sudo()
+        practice = client.company_id or request.env.company
+        return bool(practice.billing_auto_superbill and client.billing_needs_superbill)
+
+    def _billing_tz_name(self, document):
+        """The time zone of ``document``'s practice, in which portal pages show its times:
+        the client's browser or account may be set to another zone (or none, UTC)."""
+        return document.company_id.sudo()._billing_tz().zone
 
     def _billing_count(self, model_name, domain):
         """How many of the user's documents match ``domain`` (record rules keep them to
@@ -142,6 +167,13 @@ class PracticeBillingPortal(PortalAccount):
         own. An override may narrow it; widening it shows clinical documents."""
         return [("state", "=", "issued")]
 
+    def _prepare_superbill_requests_domain(self):
+        """The client's requests the superbills list shows as "Requested", with their
+        period, until staff issue them: drafts the client asked for in the portal (record
+        rules add the client's own). Their pages and PDFs stay closed: see
+        _prepare_superbills_domain."""
+        return [("state", "=", "draft"), ("requested_by_client", "=", True)]
+
     def _get_superbills_searchbar_sortings(self):
         """The sortings of the superbills list: key -> label and order."""
         return {
@@ -152,8 +184,9 @@ class PracticeBillingPortal(PortalAccount):
     def _prepare_my_superbills_values(self, page, sortby, domain=None, url="/my/superbills"):
         """The values of the superbills list, as `account` prepares invoices: ``pager``
         holds the pager's arguments and ``superbills`` a function of the pager's offset,
-        so the route decides the page. ``domain`` narrows the list further."""
-        return self._billing_list_values(
+        so the route decides the page. ``domain`` narrows the list further.
+        ``superbill_requests`` are the client's open requests, shown above the list."""
+        values = self._billing_list_values(
             "practice.superbill",
             "superbills",
             domain=expression.AND([domain or [], self._prepare_superbills_domain()]),
@@ -162,6 +195,15 @@ class PracticeBillingPortal(PortalAccount):
             sortby=sortby,
             url=url,
         )
+        Superbill = request.env["practice.superbill"]
+        requests_domain = expression.AND([domain or [], self._prepare_superbill_requests_domain()])
+        values["superbill_requests"] = (
+            Superbill.search(requests_domain, order="date_start desc, id desc")
+            if Superbill.has_access("read")
+            else Superbill
+        )
+        values["billing_tz_name"] = self._billing_tz_name
+        return values
 
     def _render_my_superbills(self, page, sortby, **extra_values):
         """The superbills list page; ``extra_values`` go to the template (the request

@@ -13,7 +13,8 @@ class IrActionsReport(models.Model):
 
     def _billing_check_access(self, report_ref, res_ids):
         """Raise AccessError unless the requesting user may read every record to print, for
-        the reports this rule guards (see _billing_guards_report).
+        the reports this rule guards (see _billing_guards_report), and may print it (the
+        practice's documents: _billing_check_printable).
 
         Checked in the caller's environment before anything of the records is read or
         reused: a value read under sudo() stays in the ORM cache, and Odoo then serves it to
@@ -26,7 +27,10 @@ class IrActionsReport(models.Model):
         if not self._billing_guards_report(report):
             return
         ids = [res_ids] if isinstance(res_ids, int) else list(res_ids)
-        self.env[report.model].browse(ids).check_access("read")
+        records = self.env[report.model].browse(ids)
+        records.check_access("read")
+        if isinstance(records, self.pool["practice.client.document"]):
+            records._billing_check_printable()
 
     @api.model
     def _billing_guards_report(self, report):

@@ -95,6 +95,12 @@ class PracticeClientDocument(models.AbstractModel):
     def action_print(self):
         return self.env.ref(self._billing_report).report_action(self)
 
+    def _billing_check_printable(self):
+        """Raise AccessError if the requesting user, who may read these documents, may not
+        print them (called by every report path after the read check, see
+        ir_actions_report._billing_check_access). Every readable document prints by
+        default; a kind of document may refuse some (superbills: a client's request)."""
+
     # ------------------------------------------------------------------ portal
     def _compute_access_url(self):
         """Override of `portal`: the document's page in the client portal."""

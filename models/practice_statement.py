@@ -33,6 +33,16 @@ class PracticeStatement(models.Model):
     aging_31_60 = fields.Monetary(string="31-60 Days")
     aging_61_90 = fields.Monetary(string="61-90 Days")
     aging_90_plus = fields.Monetary(string="Over 90 Days")
+    amount_charges = fields.Monetary(
+        string="New Charges",
+        compute="_compute_activity_totals",
+        help="Invoiced since the last statement.",
+    )
+    amount_payments = fields.Monetary(
+        string="Payments and Credits",
+        compute="_compute_activity_totals",
+        help="Paid or credited since the last statement (a positive amount).",
+    )
 
     _sql_constraints = [
         (
@@ -41,6 +51,13 @@ class PracticeStatement(models.Model):
             "A client has one statement per day.",
         ),
     ]
+
+    @api.depends("line_ids.charge", "line_ids.payment")
+    def _compute_activity_totals(self):
+        # One home for the statement's sums: its PDF and its portal page show the same.
+        for statement in self:
+            statement.amount_charges = sum(statement.line_ids.mapped("charge"))
+            statement.amount_payments = sum(statement.line_ids.mapped("payment"))
 
     def _billing_email_template(self):
         return "practice_billing.mail_template_statement_email"
@@ -182,3 +199,17 @@ class PracticeStatementLine(models.Model):
     amount = fields.Monetary()
     balance = fields.Monetary(string="Running Balance")
     move_id = fields.Many2one("account.move", string="Document")
+    charge = fields.Monetary(compute="_compute_charge_payment", help="What the line adds.")
+    payment = fields.Monetary(
+        string="Payment or Credit",
+        compute="_compute_charge_payment",
+        help="What the line takes off, as a positive amount.",
+    )
+
+    @api.depends("amount")
+    def _compute_charge_payment(self):
+        # A statement shows charges and payments in columns of their own (as clients read
+        # a bank statement); the running balance stays the stored one.
+        for line in self:
+            line.charge = max(line.amount, 0.0)
+            line.payment = max(-line.amount, 0.0)

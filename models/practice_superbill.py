@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 from dateutil.relativedelta import relativedelta
 
 from odoo import Command, api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 from odoo.tools import format_date
 
 _logger = logging.getLogger(__name__)
@@ -142,6 +142,20 @@ class PracticeSuperbill(models.Model):
         for key in ("token", "hash", "pid"):
             kwargs.pop(key, None)
         return super()._get_thread_with_access(thread_id, mode, **kwargs)
+
+    def _billing_check_printable(self):
+        """Override of practice.client.document: a client prints their issued superbills
+        only. One they requested is a draft staff have not checked yet (their portal list
+        shows it as "Requested"): never a document to send an insurer."""
+        if self.env.su or not self.env.user.share:
+            return
+        if any(state != "issued" for state in self.mapped("state")):
+            raise AccessError(
+                self.env._(
+                    "This superbill is not issued yet: the practice will check it and issue "
+                    "it, then you can download it."
+                )
+            )
 
     def _notify_get_recipients_groups(self, message, model_description, msg_vals=None):
         """Override of `portal`: no "View" button with the client's access token and signup

@@ -16,6 +16,7 @@ from . import test_statement
 from . import test_billing_documents
 from . import test_portal
 from . import test_portal_superbill_requests
+from . import test_portal_statement
 from . import test_portal_tokens
 from . import test_report_access
 from . import test_report_rendering

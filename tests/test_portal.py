@@ -1,6 +1,11 @@
-from datetime import datetime
+from datetime import date, datetime, time
 from unittest.mock import patch
 
+from dateutil.relativedelta import relativedelta
+from lxml import html
+from werkzeug.urls import url_encode
+
+from odoo import Command
 from odoo.tests import new_test_user, tagged
 from odoo.tools.translate import CodeTranslations
 
@@ -40,6 +45,34 @@ class PortalClientCase(PracticeHttpCase):
         self._record_insurance(client, member_id=f"M-{login}")
         self._add_sessions(client, weeks=(0,))
         return user
+
+    def _invoiced_sessions(self, client, days):
+        """Sessions of ``client`` on ``days``, billed by a staff run: on no superbill yet."""
+        Session = self.env["calendar.event"].with_context(no_mail_to_attendees=True)
+        sessions = Session.create(
+            [
+                {
+                    "name": f"{client.name} session",
+                    "start": datetime.combine(day, time(15)),
+                    "stop": datetime.combine(day, time(15, 53)),
+                    "user_id": self.clinician.id,
+                    "partner_ids": [Command.set(client.ids)],
+                    "billing_product_id": self.service.id,
+                    "billing_company_id": self.company.id,
+                }
+                for day in days
+            ]
+        )
+        self.env["practice.billing.run"].create(
+            {
+                "company_id": self.company.id,
+                "trigger": "manual",
+                "cutoff": datetime.now(),
+                "invoice_date": date.today(),
+            }
+        )._execute()
+        self.assertEqual(set(sessions.mapped("billing_state")), {"invoiced"})
+        return sessions
 
     def _csrf(self):
         page = self.url_open("/my/superbills")
@@ -95,6 +128,106 @@ class TestClientPortal(PortalClientCase):
             "practice_billing_portal_tour",
             login="jane_portal",
         )
+
+
+@tagged("-at_install", "post_install")
+class TestClientTour(PortalClientCase):
+    def test_client_tour(self):
+        """Jane, in Chromium: her statement's lines and running balance, then a superbill
+        she requests for the month before last, listed as Requested."""
+        jane = self.jane_user.partner_id
+        month_before = date.today().replace(day=1) - relativedelta(months=2)
+        month_end = month_before + relativedelta(months=1, days=-1)
+        self._invoiced_sessions(jane, [month_before.replace(day=3)])
+        # The statement of the run: last month's invoice, $150, and nothing paid.
+        statement = self.env["practice.statement"].search([("partner_id", "=", jane.id)])
+        self.assertEqual(statement.balance_end, 150.0)
+        period = f"{month_before:%m/%d/%Y} to {month_end:%m/%d/%Y}"
+        self.start_tour(
+            f"/my?{url_encode({'from': month_before, 'to': month_end, 'period': period})}",
+            "practice_billing_client_tour",
+            login="jane_portal",
+        )
+        requested = self.env["practice.superbill"].search(
+            [("partner_id", "=", jane.id), ("state", "=", "draft")]
+        )
+        self.assertTrue(requested.requested_by_client)
+        self.assertEqual((requested.date_start, requested.date_end), (month_before, month_end))
+
+
+@tagged("-at_install", "post_install")
+class TestPortalInvoicePage(PortalClientCase):
+    def test_the_practice_address_is_printed_once(self):
+        """The invoice page shows the invoice in a frame (its HTML, with the layout's
+        header): the practice's address once, in the header, never also in the body."""
+        self.company.write({"street": "12 Elm Street", "city": "Portland", "zip": "97201"})
+        invoice = self.env["account.move"].search(
+            [("partner_id", "=", self.jane_user.partner_id.id), ("billing_run_id", "!=", False)]
+        )
+        self.authenticate("jane_portal", "jane_portal")
+        page = self.url_open(f"/my/invoices/{invoice.id}")
+        self.assertEqual(page.status_code, 200)
+        [frame] = html.fromstring(page.text).xpath("//iframe[@id='invoice_html']/@src")
+        shown = page.text + self.url_open(frame).content.decode()
+        self.assertIn(invoice.name, shown)
+        self.assertEqual(shown.count("12 Elm Street"), 1, "the practice's address once")
+
+
+@tagged("-at_install", "post_install")
+class TestPortalHome(PortalClientCase):
+    """The home page's Superbills and Statements tiles, as Odoo's own."""
+
+    def _tile(self, url):
+        """The class and icon of the home page's tile leading to ``url``."""
+        page = html.fromstring(self.url_open("/my").text)
+        [tile] = page.xpath(f"//div[contains(@class, 'o_portal_index_card')][.//a[@href='{url}']]")
+        return tile.get("class").split(), tile.xpath(".//img/@src")
+
+    def test_tiles_have_icons(self):
+        self.authenticate("jane_portal", "jane_portal")
+        for url in ("/my/superbills", "/my/statements"):
+            _classes, [icon] = self._tile(url)
+            response = self.url_open(icon)
+            self.assertEqual(response.status_code, 200, icon)
+            self.assertEqual(response.headers["Content-Type"].split(";")[0], "image/svg+xml")
+
+    def test_a_client_who_needs_superbills_finds_the_tile_before_the_first(self):
+        priya_user = new_test_user(
+            self.env,
+            login="priya_portal",
+            name="Priya Natarajan",
+            groups="base.group_portal",
+            company_id=self.company.id,
+        )
+        priya = self._record_insurance(priya_user.partner_id, member_id="M-priya")
+        self.authenticate("priya_portal", "priya_portal")
+        counters = {"counters": ["superbill_count"]}
+        self.assertEqual(self.make_jsonrpc_request("/my/counters", counters)["superbill_count"], 0)
+        classes, _icon = self._tile("/my/superbills")
+        self.assertNotIn("d-none", classes, "shown: the request form is behind it")
+        self.assertIn("Request a superbill", self.url_open("/my/superbills").text)
+        # A client who does not need superbills, or a practice that does not issue them:
+        # the tile waits for a superbill (Odoo's counters show it then).
+        priya.billing_needs_superbill = False
+        self.assertIn("d-none", self._tile("/my/superbills")[0])
+        priya.billing_needs_superbill = True
+        self.company.billing_auto_superbill = False
+        self.assertIn("d-none", self._tile("/my/superbills")[0])
+
+    def test_breadcrumbs_name_the_page(self):
+        self.authenticate("jane_portal", "jane_portal")
+        for url, crumbs in (
+            ("/my/superbills", ["Superbills"]),
+            (f"/my/superbills/{self.jane_superbill.id}", ["Superbills", self.jane_superbill.name]),
+        ):
+            page = html.fromstring(self.url_open(url).text)
+            items = page.xpath("//ol[contains(@class, 'o_portal_submenu')]/li")
+            self.assertEqual(
+                [" ".join(item.text_content().split()) for item in items[1:]], crumbs, url
+            )
+        listing = html.fromstring(self.url_open("/my/superbills").text)
+        [number] = listing.xpath(f"//a[@href='/my/superbills/{self.jane_superbill.id}']/text()")
+        self.assertEqual(number, self.jane_superbill.name, "the list names superbills by number")
 
 
 @tagged("-at_install", "post_install")

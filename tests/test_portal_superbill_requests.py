@@ -1,4 +1,4 @@
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from urllib.parse import parse_qs, urlparse
 
 import psycopg2
@@ -6,7 +6,7 @@ from dateutil.relativedelta import relativedelta
 from lxml import html
 
 from odoo import Command
-from odoo.exceptions import ValidationError
+from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import new_test_user, tagged
 from odoo.tools import mute_logger
 
@@ -41,33 +41,6 @@ class TestPortalSuperbillRequests(PortalClientCase):
             ],
         )
         self.authenticate("jane_portal", "jane_portal")
-
-    def _invoiced_sessions(self, client, days):
-        Session = self.env["calendar.event"].with_context(no_mail_to_attendees=True)
-        sessions = Session.create(
-            [
-                {
-                    "name": f"{client.name} session",
-                    "start": datetime.combine(day, time(15)),
-                    "stop": datetime.combine(day, time(15, 53)),
-                    "user_id": self.clinician.id,
-                    "partner_ids": [Command.set(client.ids)],
-                    "billing_product_id": self.service.id,
-                    "billing_company_id": self.company.id,
-                }
-                for day in days
-            ]
-        )
-        self.env["practice.billing.run"].create(
-            {
-                "company_id": self.company.id,
-                "trigger": "manual",
-                "cutoff": datetime.now(),
-                "invoice_date": date.today(),
-            }
-        )._execute()
-        self.assertEqual(set(sessions.mapped("billing_state")), {"invoiced"})
-        return sessions
 
     def _request(self, date_from, date_to):
         return self.url_open(
@@ -241,3 +214,121 @@ class TestPortalSuperbillRequests(PortalClientCase):
         replacement = self.env["practice.superbill"].browse(older.action_new_version()["res_id"])
         self.assertEqual(self.url_open(f"/my/superbills/{older.id}").status_code, 404)
         self.assertEqual(self._record_pager(replacement), None)
+
+    # ------------------------------------------------------------------ listed as Requested
+    # A request shows in the client's list as "Requested", with its period, until staff
+    # issue it; it is the client's only, and no document until then.
+    def _requested_rows(self):
+        page = html.fromstring(self.url_open("/my/superbills").text)
+        rows = page.xpath("//tr[contains(@class, 'o_pb_superbill_requested')]")
+        return [(" ".join(row.text_content().split()), row.xpath(".//a")) for row in rows]
+
+    def _period(self, superbill):
+        return f"{superbill.date_start:%m/%d/%Y} to {superbill.date_end:%m/%d/%Y}"
+
+    def _counter(self):
+        counters = {"counters": ["superbill_count"]}
+        return self.make_jsonrpc_request("/my/counters", counters)["superbill_count"]
+
+    def test_a_request_is_listed_as_requested_until_staff_issue_it(self):
+        self.assertEqual(self._requested_rows(), [])
+        self._request(self.month_before, self._month_end(self.month_before))
+        requested = self._requests()
+        [(text, links)] = self._requested_rows()
+        self.assertIn(requested.name, text)
+        self.assertIn("Requested", text)
+        self.assertIn(self._period(requested), text)
+        self.assertEqual(links, [], "no page to open yet")
+        self.assertEqual(self._counter(), 2, "the issued superbill and the request")
+        # Asked again for a wider period: one request, its period widened.
+        self._request(self.month_before, self._month_end(self.last_month))
+        [(text, _links)] = self._requested_rows()
+        self.assertIn(self._period(requested), text)
+        self.assertEqual(requested.date_end, self._month_end(self.last_month))
+        # Staff issue it: an issued superbill of the list, with its page.
+        requested.action_preflight()
+        self.assertEqual(requested.state, "issued", requested.missing_info)
+        self.assertEqual(self._requested_rows(), [])
+        self.assertIn(f"/my/superbills/{requested.id}", self.url_open("/my/superbills").text)
+        # A request staff cancel leaves the list.
+        self._invoiced_sessions(self.jane, [self.last_month.replace(day=25)])
+        self._request(self.last_month.replace(day=25), self.last_month.replace(day=25))
+        self.assertEqual(len(self._requested_rows()), 1)
+        self._requests().state = "cancelled"
+        self.assertEqual(self._requested_rows(), [])
+
+    def _marcus_request(self):
+        marcus = self.marcus_user.partner_id
+        self._invoiced_sessions(marcus, [self.month_before.replace(day=4)])
+        Superbill = self.env["practice.superbill"].sudo()
+        request = Superbill._request_from_portal(
+            marcus, str(self.month_before), str(self._month_end(self.month_before))
+        )
+        self.assertEqual((request.state, request.requested_by_client), ("draft", True))
+        return request
+
+    def _report_responses(self, superbill):
+        path = f"/report/%s/practice_billing.report_superbill/{superbill.id}"
+        return {kind: self.url_open(path % kind) for kind in ("pdf", "html")}
+
+    def test_another_clients_request_is_refused(self):
+        request = self._marcus_request()
+        self.assertEqual(self._requested_rows(), [], "Jane sees none of Marcus's requests")
+        self.assertEqual(self._counter(), 1)
+        for url in (f"/my/superbills/{request.id}", f"{request.access_url}?report_type=pdf"):
+            response = self.url_open(url)
+            self.assertEqual(response.status_code, 404, url)
+            self.assertNotIn("Marcus", response.text, url)
+        for kind, response in self._report_responses(request).items():
+            self.assertEqual(response.status_code, 403, kind)
+            self.assertNotIn("Marcus", response.text, kind)
+        # Nor through the ORM (the JSON-RPC a portal user may call).
+        Superbill = self.env["practice.superbill"].with_user(self.jane_user)
+        self.assertFalse(Superbill.search([("id", "=", request.id)]))
+        with self.assertRaises(AccessError):
+            Superbill.browse(request.id).read(["name", "date_start"])
+        # Nor does a client of another practice.
+        lakeside = self.env["res.company"].create({"name": "Lakeside Counseling"})
+        new_test_user(
+            self.env,
+            login="lake_client",
+            groups="base.group_portal",
+            company_id=lakeside.id,
+            company_ids=[Command.set(lakeside.ids)],
+        )
+        self.authenticate("lake_client", "lake_client")
+        self.assertEqual(self._requested_rows(), [])
+        self.assertEqual(self.url_open(request.access_url).status_code, 404)
+        self.assertEqual(self._report_responses(request)["pdf"].status_code, 403)
+        # Marcus sees his own, as Requested.
+        self.authenticate("marcus_portal", "marcus_portal")
+        [(text, _links)] = self._requested_rows()
+        self.assertIn(request.name, text)
+
+    def test_a_request_is_no_document_until_issued(self):
+        self._request(self.month_before, self._month_end(self.month_before))
+        requested = self._requests()
+        self.assertEqual(self.url_open(requested.access_url).status_code, 404)
+        for kind, response in self._report_responses(requested).items():
+            self.assertEqual(response.status_code, 403, kind)
+            self.assertNotIn("Submit this document", response.text, kind)
+        mine = requested.with_user(self.jane_user)
+        self.assertEqual(mine.read(["name"])[0]["name"], requested.name)
+        self.assertFalse(mine.line_ids, "its sessions stay with staff until it is issued")
+        Report = self.env["ir.actions.report"].with_user(self.jane_user)
+        with self.assertRaises(AccessError):
+            Report._render_pdf_each("practice_billing.action_report_superbill", requested.ids)
+
+    def test_the_request_time_is_the_practices(self):
+        self.company.partner_id.tz = "America/New_York"
+        self.jane_user.tz = "Asia/Tokyo"
+        self._request(self.month_before, self._month_end(self.month_before))
+        requested = self._requests()
+        self.env.cr.execute(
+            "UPDATE practice_superbill SET create_date = '2026-01-15 18:30:45' WHERE id = %s",
+            requested.ids,
+        )
+        requested.invalidate_recordset(["create_date"])
+        [(text, _links)] = self._requested_rows()
+        self.assertIn("01/15/2026 13:30", text, "New York's time, without seconds")
+        self.assertNotIn(":45", text)
