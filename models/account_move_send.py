@@ -92,4 +92,4 @@ class AccountMoveSend(models.AbstractModel):
                 # In the invoice's practice (the portal user belongs to it), and through the
                 # delivery step that turns a failed invitation into a Failed invoice with its
                 # reason, never an error that stops the sending of every other invoice.
-                move.with_company(move.company_id)._billing_deliver_portal()
+                move.with_company(move.company_id)._billing_notify_portal_after_sending()

@@ -92,10 +92,17 @@ class PracticeBillingDeliveryMixin(models.AbstractModel):
                 document.write(
                     {
                         "billing_delivery_method": method,
-                        "billing_delivery_attempts": document.billing_delivery_attempts + 1,
+                        "billing_delivery_attempts": document._billing_next_attempt(),
                     }
                 )
                 document._billing_delivery_failed(str(error))
+
+    def _billing_next_attempt(self):
+        """The attempt count after this delivery: one more, unless the step that handed the
+        document to Odoo's sending counted it already (context billing_attempt_counted)."""
+        self.ensure_one()
+        counted = self.env.context.get("billing_attempt_counted") is True
+        return self.billing_delivery_attempts + (0 if counted else 1)
 
     def _billing_notify_in_portal(self):
         self.ensure_one()
@@ -110,7 +117,7 @@ class PracticeBillingDeliveryMixin(models.AbstractModel):
             {
                 "billing_delivery_method": method,
                 "billing_delivery_state": "pending",
-                "billing_delivery_attempts": self.billing_delivery_attempts + 1,
+                "billing_delivery_attempts": self._billing_next_attempt(),
             }
         )
         self.message_post_with_source(

@@ -57,9 +57,16 @@ class TestDelivery(PracticeBillingCase, MockEmail):
 
     def test_portal_client_gets_a_link_and_nothing_clinical(self):
         invoice = self._bill_november(self.client_portal)[self.client_portal]
+        self.assertEqual(invoice.billing_delivery_state, "pending")
+        self.assertTrue(invoice.sending_data, "queued for account.move.send's cron")
+        mails = [
+            m for m in self._send_queued_invoices() if "priya@example.com" in str(m["email_to"])
+        ]
         self.assertTrue(self.client_portal.user_ids, "invited to the portal")
         self.assertTrue(self.client_portal.user_ids.has_group("base.group_portal"))
-        mails = [m for m in self._mails if "priya@example.com" in str(m["email_to"])]
+        # Odoo kept the invoice's PDF: the client's invoice page is the invoice, not a
+        # "PROFORMA" preview.
+        self.assertTrue(invoice.invoice_pdf_report_id)
         notification = [m for m in mails if "client portal" in m["subject"]]
         self.assertEqual(len(notification), 1, [m["subject"] for m in mails])
         body = notification[0]["body"]
@@ -221,8 +228,9 @@ class TestPortalDeliveryFailure(PracticeBillingCase):
         def refuse(partners):
             raise ValueError("Another user already has this email address")
 
+        run = self._cron("2026-12-01 06:00:00")
         with patch.object(Partner, "_billing_grant_portal_access", refuse):
-            run = self._cron("2026-12-01 06:00:00")
+            self.env["account.move"]._cron_account_move_send()
         invoice = self._invoices_of(client)
         self.assertEqual(run.state, "done", "billed all the same")
         self.assertEqual(invoice.state, "posted")

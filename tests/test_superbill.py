@@ -243,6 +243,9 @@ class TestSuperbillAndStatementDelivery(CompletePracticeCase, MockEmail):
         self._create_session(self.client_jane, "2026-11-02 15:00:00")
         with self.mock_mail_gateway():
             self._cron("2026-12-01 06:00:00")
+            # Invoices go out through Odoo's sending (its cron), superbills and statements
+            # with the run.
+            self.env["account.move"]._cron_account_move_send()
         superbill = self._superbills()
         statement = self.env["practice.statement"].search(
             [("partner_id", "=", self.client_jane.id)]
