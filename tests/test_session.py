@@ -430,7 +430,7 @@ class TestSessionsUi(PracticeHttpCase):
         )
         self._admin_works_here()
         self.start_tour(
-            "/odoo/action-practice_billing.action_billing_sessions",
+            "/odoo/action-practice_billing.action_billing_schedule",
             "practice_billing_receptionist_tour",
             login="admin",
         )

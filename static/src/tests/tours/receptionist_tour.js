@@ -16,25 +16,18 @@ function clickSlot(time) {
     }
 }
 
-// Front desk books a session from Billing > Sessions: the calendar's quick create asks for the
+// Front desk books a session from Billing > Schedule: the calendar's quick create asks for the
 // client and the service, the fee comes from the service; only the practice's services are
 // offered, in the quick create and in the session's form.
 registry.category("web_tour.tours").add("practice_billing_receptionist_tour", {
-    url: "/odoo/action-practice_billing.action_billing_sessions",
+    url: "/odoo/action-practice_billing.action_billing_schedule",
     steps: () => [
         {
-            content: "Switch to the calendar",
-            trigger: ".o_switch_view.o_calendar",
-            run: "click",
+            content: "The schedule opens on the calendar, every session shown",
+            trigger: ".o_calendar_view:has(.fc-timegrid-slot-lane)",
         },
         {
-            content: "See every session, not only those waiting to be invoiced",
-            trigger:
-                ".o_calendar_view:has(.fc-timegrid-slot-lane) .o_searchview_facet:contains('Uninvoiced') .o_facet_remove",
-            run: "click",
-        },
-        {
-            content: "Every session is shown",
+            content: "Nothing filtered away",
             trigger: ".o_searchview:not(:has(.o_searchview_facet))",
         },
         {
