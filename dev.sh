@@ -309,6 +309,9 @@ cmd_screenshots() { # ./dev.sh screenshots [file.png ...]: docs/make_screenshots
   for _ in $(seq 60); do curl -s -o /dev/null "http://127.0.0.1:$port/web/login" && break; sleep 1; done
   "$VENV/bin/python" "$REPO/docs/make_screenshots.py" --config "$BUILD/odoo.conf" --db "$db" \
     --url "http://127.0.0.1:$port" ${1:+--only "$@"}
+  if (($# == 0)); then
+    "$VENV/bin/python" "$REPO/docs/make_pdf_pictures.py" --url "http://127.0.0.1:$port" --db "$db"
+  fi
 }
 
 case "${1:-}" in

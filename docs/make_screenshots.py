@@ -1,4 +1,5 @@
-"""Screenshots of the demo practice for docs/ and the README, made from a running Odoo.
+"""Screenshots of the demo practice for docs/ and the README, made from a running Odoo
+(the PDFs' pictures are docs/make_pdf_pictures.py's).
 
 Run through ``./dev.sh screenshots``: it installs the demo practice in a fresh database,
 starts Odoo on it and runs this script, which
