@@ -30,6 +30,8 @@ DOCUMENTS = [
             ["move_type", "=", "out_invoice"],
             ["state", "=", "posted"],
             ["billing_run_id", "!=", False],
+            # one a client still owes: the amount due and the Pay online link show
+            ["payment_state", "in", ["not_paid", "partial"]],
         ],
         "account.report_invoice",
     ),

@@ -33,59 +33,82 @@ DOCS = Path(__file__).resolve().parent
 PORTAL_LOGIN = "marcus.webb@example.com"
 PORTAL_PASSWORD = "marcus.webb"  # demo only: the screenshots database is dropped afterwards
 
-# (file, who, URL path, CSS selector that is on screen once the page has what we show)
+# One picture per screen: file, who is logged in, the URL's path, a CSS selector that is on
+# screen once the page shows what the picture is for, and optionally one to click first.
 SCREENS = [
-    (
-        "billing-documents.png",
-        "admin",
-        "/odoo/action-practice_billing.action_billing_documents",
-        ".o_list_renderer .o_data_row",
-    ),
-    (
-        "billing-documents-graph.png",
-        "admin",
-        "/odoo/action-practice_billing.action_billing_documents?view_type=graph",
-        ".o_graph_renderer canvas",
-    ),
-    (
-        "billing-documents-pivot.png",
-        "admin",
-        "/odoo/action-practice_billing.action_billing_documents?view_type=pivot",
-        ".o_pivot table",
-    ),
-    (
-        "sessions.png",
-        "admin",
-        "/odoo/action-practice_billing.action_billing_sessions?view_type=list",
-        ".o_list_renderer .o_data_row",
-    ),
-    (
-        "runs.png",
-        "admin",
-        "/odoo/action-practice_billing.action_billing_runs",
-        ".o_list_renderer .o_data_row",
-    ),
-    (
-        "next-run.png",
-        "admin",
-        "/odoo/action-practice_billing.action_server_next_run",
-        ".o_form_view",
-    ),
-    (
-        "generate.png",
-        "admin",
-        "/odoo/action-practice_billing.action_billing_generate",
-        ".o_form_view",
-    ),
-    (
-        "client-billing.png",
-        "admin",
-        "/odoo/action-practice_billing.action_billing_clients/{client_id}",
-        ".o_form_view",
-    ),
-    ("portal-home.png", "client", "/my", ".o_portal_my_home .o_portal_index_card"),
-    ("portal-statement.png", "client", "/my/statements/{statement_id}", "#wrap table"),
-    ("portal-superbills.png", "client", "/my/superbills", "#wrap"),
+    {
+        "file": "billing-documents.png",
+        "who": "admin",
+        "path": "/odoo/action-practice_billing.action_billing_documents",
+        "ready": ".o_list_renderer .o_data_row",
+    },
+    {
+        "file": "billing-documents-graph.png",
+        "who": "admin",
+        "path": "/odoo/action-practice_billing.action_billing_documents?view_type=graph",
+        "ready": ".o_graph_renderer canvas",
+    },
+    {
+        "file": "billing-documents-pivot.png",
+        "who": "admin",
+        "path": "/odoo/action-practice_billing.action_billing_documents?view_type=pivot",
+        "ready": ".o_pivot table",
+    },
+    {
+        "file": "schedule.png",
+        "who": "admin",
+        "path": "/odoo/action-practice_billing.action_billing_schedule",
+        "ready": ".o_calendar_view .fc-event",
+    },
+    {
+        "file": "sessions.png",
+        "who": "admin",
+        "path": "/odoo/action-practice_billing.action_billing_sessions",
+        "ready": ".o_list_renderer .o_data_row",
+    },
+    {
+        "file": "runs.png",
+        "who": "admin",
+        "path": "/odoo/action-practice_billing.action_billing_runs",
+        "ready": ".o_list_renderer .o_data_row",
+    },
+    {
+        "file": "next-run.png",
+        "who": "admin",
+        "path": "/odoo/action-practice_billing.action_server_next_run",
+        "ready": ".o_form_view",
+    },
+    {
+        "file": "generate.png",
+        "who": "admin",
+        "path": "/odoo/action-practice_billing.action_billing_generate",
+        "ready": ".o_form_view",
+    },
+    {
+        "file": "client-billing.png",
+        "who": "admin",
+        "path": "/odoo/action-practice_billing.action_billing_clients/{client_id}",
+        "click": ".o_notebook .nav-link:contains-text(Billing)",
+        "ready": ".o_form_view .o_notebook .tab-pane.active [name=billing_delivery_method]",
+    },
+    {
+        "file": "portal-home.png",
+        "who": "client",
+        "path": "/my",
+        "ready": ".o_portal_index_card:not(.d-none) a[href='/my/statements']",
+    },
+    {
+        "file": "portal-statement.png",
+        "who": "client",
+        "path": "/my/statements/{statement_id}",
+        "ready": "#wrap table",
+    },
+    {
+        "file": "portal-superbills.png",
+        "who": "client",
+        "path": "/my/superbills",
+        "ready": "#wrap table",
+    },
 ]
 
 
@@ -168,22 +191,48 @@ class Chromium:
                     raise RuntimeError(f"{method}: {message['error']}")
                 return message.get("result", {})
 
-    def shoot(self, url, cookie, selector, path, timeout=60):
-        self.call("Network.clearBrowserCookies")
-        self.call("Network.setCookie", name="session_id", value=cookie, url=url)
-        self.call("Page.navigate", url=url)
+    def evaluate(self, expression):
+        return self.call("Runtime.evaluate", expression=expression, returnByValue=True)[
+            "result"
+        ].get("value")
+
+    def wait_for(self, selector, url, timeout=60):
         deadline = time.time() + timeout
         probe = (
             f"!!document.querySelector({json.dumps(selector)})"
-            " && !document.querySelector('.o_loading_indicator')"
+            " && !document.querySelector('.o_loading_indicator, .o_portal_doc_spinner')"
         )
-        while not self.call("Runtime.evaluate", expression=probe, returnByValue=True)["result"].get(
-            "value"
-        ):
+        while not self.evaluate(probe):
             if time.time() > deadline:
                 raise SystemExit(f"{url}: nothing matched {selector} within {timeout} s.")
             time.sleep(0.3)
+
+    def click_text(self, selector, url):
+        """Click the first element matching ``selector`` whose text is the given label
+        (written ``css:contains-text(Label)``, as CSS has no text selector)."""
+        css, label = selector.split(":contains-text(")
+        self.wait_for(css, url)
+        found = self.evaluate(
+            f"(() => {{ const e = [...document.querySelectorAll({json.dumps(css)})]"
+            f".find(e => e.textContent.trim() === {json.dumps(label.rstrip(')'))});"
+            " if (e) { e.click(); } return !!e; })()"
+        )
+        if not found:
+            raise SystemExit(f"{url}: nothing to click for {selector}.")
+
+    def shoot(self, url, cookie, screen, path):
+        self.call("Network.clearBrowserCookies")
+        self.call("Network.setCookie", name="session_id", value=cookie, url=url)
+        self.call("Page.navigate", url=url)
+        if screen.get("click"):
+            self.click_text(screen["click"], url)
+        self.wait_for(screen["ready"], url)
         time.sleep(1.0)  # let charts finish their animation
+        # Toasts (a sticky "page is out of date" when the bus worker outlives a change of
+        # login between pictures) are not part of the screen being shown.
+        self.evaluate(
+            "document.querySelectorAll('.o_notification_manager').forEach(e => e.remove())"
+        )
         shot = self.call("Page.captureScreenshot", format="png")
         path.write_bytes(base64.b64decode(shot["data"]))
 
@@ -209,11 +258,12 @@ def main():
     }
     browser = Chromium()
     try:
-        for name, who, path, selector in SCREENS:
-            if args.only and name not in args.only:
+        for screen in SCREENS:
+            if args.only and screen["file"] not in args.only:
                 continue
-            browser.shoot(args.url + path.format(**values), cookies[who], selector, DOCS / name)
-            print(f"docs/{name}")
+            url = args.url + screen["path"].format(**values)
+            browser.shoot(url, cookies[screen["who"]], screen, DOCS / screen["file"])
+            print(f"docs/{screen['file']}")
     finally:
         browser.close()
 
