@@ -338,9 +338,13 @@ class TestRunFailures(PracticeBillingCase):
         billed = sessions.filtered("billing_invoice_line_id")
         self.assertEqual(len(billed), 2)
         self.assertFalse(self.company.billing_last_cutoff, "the period is not marked done")
-        # The next execution bills the rest, and nothing twice.
+        crashed_run = self.env["practice.billing.run"].search([], limit=1)
+        self.assertEqual(crashed_run.state, "running")
+        # The next execution bills the rest, and nothing twice; the crashed run says so.
         self._cron("2026-12-01 07:00:00")
         self._assert_billed_once(sessions)
+        self.assertEqual(crashed_run.state, "failed")
+        self.assertIn("Interrupted", crashed_run.error)
         self.assertEqual(self.company.billing_last_cutoff, datetime(2026, 12, 1, 5, 0))
 
 
@@ -492,6 +496,8 @@ class TestManualEntryPoints(PracticeBillingCase):
 
     def test_preview_shows_what_the_next_run_bills(self):
         self.company.billing_auto_invoice = True
+        # November's run (sessions before Nov 1, 00:00 in New York) is done.
+        self.company.billing_last_cutoff = datetime(2026, 11, 1, 4, 0)
         self._create_session(self.client_jane, "2026-11-02 15:00:00")
         self._create_session(self.client_jane, "2026-11-09 15:00:00")
         self._create_session(self.client_marcus, "2026-11-28 15:00:00")  # still ahead today
