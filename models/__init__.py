@@ -24,3 +24,4 @@ from . import practice_superbill
 from . import practice_superbill_line
 from . import practice_statement
 from . import practice_billing_document
+from . import practice_billing_export
