@@ -388,13 +388,13 @@ class PracticeBillingRun(models.Model):
         """The clients to consider for the run's superbills: those chosen, else everyone
         who needs superbills."""
         Superbill = self._document_model("practice.superbill")
-        return self.partner_ids or Superbill._clients_to_issue(self.company_id)
+        return self.partner_ids._origin or Superbill._clients_to_issue(self.company_id)
 
     def _statement_clients(self):
         """The clients to consider for the run's statements: those chosen, else every
         client with a receivable history (this run's invoices included)."""
         Statement = self._document_model("practice.statement")
-        return self.partner_ids or Statement._clients_to_issue(self.company_id)
+        return self.partner_ids._origin or Statement._clients_to_issue(self.company_id)
 
     def _make_superbills(self):
         """The period's superbills, client batch by client batch (see practice.superbill)."""
@@ -454,8 +454,10 @@ class PracticeBillingRun(models.Model):
                 ],
             ]
         )
-        if self.partner_ids:
-            domain = expression.AND([domain, [("billing_client_id", "in", self.partner_ids.ids)]])
+        # _origin: a run worked out before it exists (RunPlan) holds its clients as new
+        # records.
+        if clients := self.partner_ids._origin:
+            domain = expression.AND([domain, [("billing_client_id", "in", clients.ids)]])
         return domain
 
     def _collect_due_sessions(self):
@@ -763,30 +765,28 @@ class PracticeBillingRun(models.Model):
         return dict(self._fields["state"]._description_selection(self.env))[self.state]
 
     def _outcome_text(self):
-        """One sentence of what the run made ("12 invoices ($1,800.00), 3 superbills, 12
-        statements; 1 client could not be billed.")."""
+        """What the run made, in one line ("Invoices: 12 ($1,800.00), superbills: 3,
+        statements: 12. 1 client could not be billed: see the run.")."""
         self.ensure_one()
         if self.state == "failed":
             return self.error or ""
         made = [
             self.env._(
-                "%(count)s invoices (%(amount)s)",
+                "Invoices: %(count)s (%(amount)s)",
                 count=self.invoice_count,
                 amount=format_amount(self.env, self.amount_total, self.currency_id),
             )
         ]
         if self.superbill_date_start:
-            made.append(self.env._("%(count)s superbills", count=self.superbill_count))
+            made.append(self.env._("superbills: %(count)s", count=self.superbill_count))
         if self.statement_date:
-            made.append(self.env._("%(count)s statements", count=self.statement_count))
-        text = ", ".join(made)
+            made.append(self.env._("statements: %(count)s", count=self.statement_count))
+        text = ", ".join(made) + "."
         if self.failure_count:
-            return self.env._(
-                "%(made)s; %(count)s clients could not be billed: see the run.",
-                made=text,
-                count=self.failure_count,
+            text += " " + self.env._(
+                "Clients not billed: %(count)s (see the run).", count=self.failure_count
             )
-        return f"{text}."
+        return text
 
     # ------------------------------------------------------------------ views
     def _action_open(self):

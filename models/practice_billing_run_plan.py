@@ -92,7 +92,7 @@ class RunPlan:
         run = self.run
         Superbill = self.env["practice.superbill"].sudo()
         start, end = run.superbill_date_start, run.superbill_date_end
-        clients = run.partner_ids or Superbill._clients_to_issue(self.company)
+        clients = run.partner_ids._origin or Superbill._clients_to_issue(self.company)
         clients -= Superbill._find_live(clients, self.company, start, end).partner_id
         sessions = Superbill._billable_sessions(clients, self.company, start, end)
         sessions |= self._sessions_invoiced_by_run(clients, start, end)
@@ -141,7 +141,7 @@ class RunPlan:
         Statement = self.env["practice.statement"].sudo()
         date = run.statement_date
         invoiced = self._clients_with_new_activity(date)
-        clients = run.partner_ids or (Statement._clients_to_issue(self.company) | invoiced)
+        clients = run.partner_ids._origin or (Statement._clients_to_issue(self.company) | invoiced)
         issued = Statement.search(
             [
                 ("partner_id", "in", clients.ids),

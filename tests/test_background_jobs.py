@@ -81,7 +81,7 @@ class TestBackgroundRuns(BackgroundCase):
         self.assertEqual(kind, "account_notification")
         self.assertEqual(payload["type"], "success")
         self.assertEqual(payload["action_button"]["res_ids"], run.ids)
-        self.assertIn("2 invoices ($\xa0450.00)", payload["message"])
+        self.assertEqual(payload["message"], "Invoices: 2 ($\xa0450.00).")
         # Nothing left to do: another call changes nothing.
         self._work_in_background()
         self._assert_billed_once(sessions)
@@ -135,8 +135,9 @@ class TestBackgroundRuns(BackgroundCase):
         self.assertEqual(run.superbill_ids.create_uid, self.billing_manager)
         self.assertEqual(run.superbill_ids.state, "issued")
         [(_kind, payload)] = notifications(self.env, self.billing_manager.partner_id)
-        self.assertIn("1 superbills", payload["message"])
-        self.assertIn("2 statements", payload["message"])
+        self.assertEqual(
+            payload["message"], "Invoices: 2 ($\xa0450.00), superbills: 1, statements: 2."
+        )
 
     def test_requester_who_lost_manager_rights_gets_no_superbills(self):
         """The background run makes superbills with its requester's access as it is then."""

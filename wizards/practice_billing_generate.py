@@ -93,7 +93,7 @@ class PracticeBillingGenerate(models.TransientModel):
         """Why the wizard cannot generate as it is filled in, in words; else None."""
         if not (self.date_from and self.date_until and self.invoice_date and self.company_id):
             return self.env._("Fill in the period and the invoice date.")
-        if self.date_from > self.date_until:
+        if self.generate_superbills and self.date_from > self.date_until:
             return self.env._("The period starts after it ends: check the two dates.")
         if not (self.generate_invoices or self.generate_superbills or self.generate_statements):
             return self.env._("Tick the documents to generate: invoices, superbills or statements.")
@@ -112,7 +112,7 @@ class PracticeBillingGenerate(models.TransientModel):
             "trigger": "wizard",
             "cutoff": company._billing_local_midnight(self.date_until + timedelta(days=1)),
             "invoice_date": self.invoice_date,
-            "partner_ids": [Command.set(self.partner_ids.ids)],
+            "partner_ids": [Command.set(self.partner_ids._origin.ids)],
             "make_invoices": self.generate_invoices,
         }
         if self.generate_superbills:
