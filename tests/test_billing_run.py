@@ -3,7 +3,7 @@ from unittest.mock import patch
 
 from freezegun import freeze_time
 
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 from odoo.tests import Form, tagged
 
 from .common import PracticeBillingCase
@@ -521,3 +521,38 @@ class TestManualEntryPoints(PracticeBillingCase):
         action = self.env["practice.billing.preview"].action_open_next_run()
         self.assertEqual(action["res_model"], "practice.billing.preview")
         self.assertTrue(self.env["practice.billing.preview"].browse(action["res_id"]).exists())
+
+
+@tagged("-at_install", "post_install")
+class TestRunAccess(PracticeBillingCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls._create_people()
+        cls._record_provider_identifiers()
+        cls._record_insurance(cls.client_jane)
+
+    def test_billing_users_read_runs_but_not_the_superbills_they_made(self):
+        self._create_session(self.client_jane, "2026-11-02 15:00:00")
+        with freeze_time("2026-12-05 12:00:00"):
+            run = (
+                self.env["practice.billing.run"]
+                .with_user(self.billing_manager)
+                ._run_now(
+                    "wizard",
+                    datetime(2026, 12, 1, 5, 0),
+                    date(2026, 11, 30),
+                    superbill_date_start=date(2026, 11, 1),
+                    superbill_date_end=date(2026, 11, 30),
+                )
+            )
+        self.assertEqual((run.state, run.superbill_count), ("done", 1))
+        self.assertEqual(run.superbill_ids.create_uid, self.billing_manager)
+        as_front_desk = run.with_user(self.billing_user)
+        self.assertEqual(as_front_desk.read(["state"])[0]["state"], "done")
+        with self.assertRaises(AccessError):
+            as_front_desk.read(["superbill_ids"])
+        with self.assertRaises(AccessError):
+            as_front_desk.write({"state": "failed"})
+        with self.assertRaises(AccessError):
+            self.env["practice.billing.run"].with_user(self.clinician).search([])
