@@ -23,6 +23,7 @@
         "wizards/practice_billing_generate_views.xml",
         "wizards/practice_billing_preview_views.xml",
         "views/practice_billing_run_views.xml",
+        "views/practice_billing_export_views.xml",
         "views/account_move_views.xml",
         "views/practice_superbill_views.xml",
         "views/practice_statement_views.xml",

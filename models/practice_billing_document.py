@@ -301,10 +301,17 @@ class PracticeBillingDocument(models.Model):
         ).unlink()
 
     def action_export_pdf(self):
-        """Download the selected documents as one PDF, in the order shown."""
+        """Download the selected documents as one PDF, in the order shown (many are
+        prepared in the background: practice.billing.export)."""
+        if self.env["practice.billing.export"]._runs_in_background(self):
+            return self.env["practice.billing.export"]._start(
+                self, "pdf", cover=self.env.context.get("billing_export_cover")
+            )
         return self._download(self._get_merged_pdf(), "billing-documents.pdf", "application/pdf")
 
     def action_download_zip(self):
+        if self.env["practice.billing.export"]._runs_in_background(self):
+            return self.env["practice.billing.export"]._start(self, "zip")
         return self._download(self._get_zip(), "billing-documents.zip", "application/zip")
 
     # ------------------------------------------------------------------ delivery

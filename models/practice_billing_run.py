@@ -1,5 +1,7 @@
+import contextlib
 import logging
 import time
+from datetime import timedelta
 
 from dateutil.relativedelta import relativedelta
 from psycopg2.errors import LockNotAvailable, SerializationFailure
@@ -7,21 +9,46 @@ from psycopg2.errors import LockNotAvailable, SerializationFailure
 from odoo import Command, api, fields, models, modules
 from odoo.exceptions import AccessError, UserError
 from odoo.osv import expression
-from odoo.tools import SQL, config, split_every
+from odoo.tools import SQL, config, format_amount, split_every
+
+BILLING_MANAGER = "practice_billing.group_billing_manager"
 
 _logger = logging.getLogger(__name__)
 
-TRIGGERS = [("cron", "Scheduled"), ("manual", "Invoice now"), ("wizard", "Generate documents")]
+TRIGGERS = [("cron", "Scheduled"), ("manual", "Manual"), ("wizard", "Generate")]
+# A run reads as its outcome; "queued" and "running" are what staff see while it works.
+RUN_STATES = [
+    ("queued", "Waiting"),
+    ("running", "Running"),
+    ("done", "Done"),
+    ("partial", "Done with failures"),
+    ("failed", "Failed"),
+]
+# A run started from the screens with more clients than this goes to the background (see
+# _start); ir.config_parameter practice_billing.background_clients overrides it.
+BACKGROUND_CLIENTS = 50
+# A background run that stopped this many times (the worker was killed) is given up.
+MAX_ATTEMPTS = 3
+# A run still "running" with no progress for this long was interrupted (see
+# _fail_interrupted_runs): batches of BATCH_SIZE clients take seconds.
+INTERRUPTED_AFTER = timedelta(hours=2)
 
 
 class PracticeBillingRun(models.Model):
     """One execution of the billing engine, and the engine itself.
 
-    The run bills every due session (started before ``cutoff``, billable, not on an
-    invoice) with one invoice per client. Its steps are small hooks, in the order they run:
+    A run bills every due session (started before ``cutoff``, billable, not on an invoice)
+    with one invoice per client, then, when asked, issues the superbills of a period and
+    statements of a day. Its steps are small hooks, in the order they run:
     ``_due_session_domain`` -> ``_collect_due_sessions`` -> ``_lock_due_sessions`` ->
     ``_prepare_invoice_vals`` / ``_prepare_invoice_line_vals`` -> ``_create_invoices`` ->
-    ``_post_invoices``; an integrator overrides one step, not the run.
+    ``_post_invoices`` -> ``_link_sessions`` -> ``_deliver_invoices``, then
+    ``_make_superbills`` and ``_make_statements``; an integrator overrides one step, not the
+    run.
+
+    A run is also its own background job: a large run started from the screens waits
+    ("queued") for the background runs' scheduled action, which reports its progress here
+    and tells the staff member who started it when it is done.
     """
 
     _name = "practice.billing.run"
@@ -37,34 +64,60 @@ class PracticeBillingRun(models.Model):
     )
     currency_id = fields.Many2one(related="company_id.currency_id")
     trigger = fields.Selection(TRIGGERS, required=True, default="manual")
+    user_id = fields.Many2one(
+        "res.users",
+        string="Started By",
+        readonly=True,
+        help="The staff member who started the run; they are told when it is done.",
+    )
     cutoff = fields.Datetime(
         required=True,
         help="Sessions that started before this moment are billed.",
     )
+    cutoff_text = fields.Char(string="Sessions Before", compute="_compute_local_times")
     invoice_date = fields.Date(required=True)
     partner_ids = fields.Many2many(
         "res.partner",
         string="Only These Clients",
         help="Leave empty to bill every client with due sessions.",
     )
-    state = fields.Selection(
-        [
-            ("running", "Running"),
-            ("done", "Done"),
-            ("partial", "Done with failures"),
-        ],
-        default="running",
-        required=True,
+    make_invoices = fields.Boolean(
+        string="Bill Sessions", default=True, help="Invoice the clients' due sessions."
     )
+    closes_period = fields.Boolean(
+        string="Scheduled Period",
+        readonly=True,
+        help="The run of the practice's billing period: once it is done, the scheduled job "
+        "does not bill that period again.",
+    )
+    superbill_date_start = fields.Date(string="Superbills From", readonly=True)
+    superbill_date_end = fields.Date(string="Superbills To", readonly=True)
+    statement_date = fields.Date(string="Statements Dated", readonly=True)
+    # "Waiting" until it starts: at once, or in the background (in_background).
+    state = fields.Selection(RUN_STATES, default="queued", required=True)
     date_start = fields.Datetime(string="Started", default=fields.Datetime.now, readonly=True)
+    date_start_text = fields.Char(string="Started At", compute="_compute_local_times")
     duration = fields.Float(string="Duration (s)", digits=(16, 1), readonly=True)
     invoice_ids = fields.One2many("account.move", "billing_run_id", string="Invoices")
     failure_ids = fields.One2many("practice.billing.run.failure", "run_id", string="Failures")
-    invoice_count = fields.Integer(string="Invoices Created", compute="_compute_counts")
+    # Superbills carry diagnoses: the list is for Billing Managers; the count is not.
+    superbill_ids = fields.Many2many(
+        "practice.superbill", string="Superbills", readonly=True, groups=BILLING_MANAGER
+    )
+    statement_ids = fields.Many2many("practice.statement", string="Statements", readonly=True)
+    superbill_count = fields.Integer(string="Superbills Made", readonly=True)
+    statement_count = fields.Integer(string="Statements Made", readonly=True)
+    invoice_count = fields.Integer(string="Invoices Made", compute="_compute_counts")
     client_count = fields.Integer(string="Clients Billed", compute="_compute_counts")
     session_count = fields.Integer(string="Sessions Billed", compute="_compute_counts")
-    failure_count = fields.Integer(string="Failed Clients", compute="_compute_counts")
+    failure_count = fields.Integer(string="Clients Not Billed", compute="_compute_counts")
     amount_total = fields.Monetary(string="Amount Invoiced", compute="_compute_counts")
+    in_background = fields.Boolean(readonly=True)
+    attempt_count = fields.Integer(readonly=True)
+    progress_done = fields.Integer(readonly=True)
+    progress_total = fields.Integer(readonly=True)
+    progress = fields.Float(compute="_compute_progress")
+    error = fields.Text(string="What Went Wrong", readonly=True)
 
     @api.depends("invoice_date", "trigger")
     def _compute_name(self):
@@ -82,6 +135,23 @@ class PracticeBillingRun(models.Model):
             run.failure_count = len(run.failure_ids)
             run.amount_total = sum(invoices.mapped("amount_total_signed"))
 
+    @api.depends("cutoff", "date_start", "company_id")
+    def _compute_local_times(self):
+        for run in self:
+            run.cutoff_text = run._local_time_text(run.cutoff)
+            run.date_start_text = run._local_time_text(run.date_start)
+
+    @api.depends("progress_done", "progress_total")
+    def _compute_progress(self):
+        for run in self:
+            total = run.progress_total
+            run.progress = 100.0 * min(run.progress_done, total) / total if total else 0.0
+
+    def _local_time_text(self, utc_dt):
+        """``utc_dt`` as the practice reads it: its time zone, the user's date format, no
+        seconds ("12/01/2026 00:00")."""
+        return (self.company_id or self.env.company)._billing_format_datetime(utc_dt)
+
     # ------------------------------------------------------------------ entry points
     @api.model
     def _cron_billing_run(self):
@@ -89,6 +159,7 @@ class PracticeBillingRun(models.Model):
         now = fields.Datetime.now()
         # A system job: every practice of the database, whoever the cron's user is.
         Run = self.sudo()
+        Run._fail_interrupted_runs(now)
         # Retry what failed in earlier executions, before this one adds new documents.
         for document_model in ("account.move", "practice.superbill", "practice.statement"):
             Run.env[document_model]._billing_retry_failed_deliveries()
@@ -102,29 +173,82 @@ class PracticeBillingRun(models.Model):
         A period is marked done only when its run completes, so a run interrupted by a
         crash is run again by the next execution; sessions it billed are skipped then.
         """
-        period_start = company._billing_period_start(now)
-        cutoff = company._billing_local_midnight(period_start)
-        if company.billing_last_cutoff and company.billing_last_cutoff >= cutoff:
-            return self.browse()
-        run = self.create(
-            {
-                "company_id": company.id,
-                "trigger": "cron",
-                "cutoff": cutoff,
-                "invoice_date": period_start,
-            }
-        )
-        run._execute()
-        run._generate_monthly_documents(period_start)
-        company.sudo().billing_last_cutoff = cutoff
+        run = self._create_period_run(company, now, "cron")
+        if run:
+            run._execute()
         return run
 
     @api.model
-    def _run_now(self, trigger, cutoff, invoice_date, partners=None):
-        """Bill due sessions now, for staff (manual action, wizard)."""
-        if not self.env.user.has_group("practice_billing.group_billing_user"):
-            raise AccessError(self.env._("Only billing staff can bill clients."))
-        run = (
+    def _create_period_run(self, company, now, trigger):
+        """A new run of ``company``'s period ended at the latest boundary, or none when that
+        period is billed or a run of it is under way."""
+        period_start = company._billing_period_start(now)
+        cutoff = company._billing_local_midnight(period_start)
+        if self._period_is_done(company, cutoff) or self._period_run_in_progress(company, cutoff):
+            return self.browse()
+        return self.create(
+            {
+                "company_id": company.id,
+                "trigger": trigger,
+                "cutoff": cutoff,
+                "invoice_date": period_start,
+                "closes_period": True,
+                "user_id": self.env.uid if trigger != "cron" else False,
+                **self._monthly_document_vals(company, period_start),
+            }
+        )
+
+    @api.model
+    def _period_is_done(self, company, cutoff):
+        return bool(company.billing_last_cutoff and company.billing_last_cutoff >= cutoff)
+
+    @api.model
+    def _period_run_in_progress(self, company, cutoff):
+        """The run of the period that staff started and that waits in the background or
+        works (and has made progress lately): it is the period's run. (A scheduled run
+        found running was interrupted: the job runs one at a time.)"""
+        return self.search(
+            [
+                ("company_id", "=", company.id),
+                ("closes_period", "=", True),
+                ("cutoff", "=", cutoff),
+                ("trigger", "!=", "cron"),
+                "|",
+                ("state", "=", "queued"),
+                "&",
+                ("state", "=", "running"),
+                ("write_date", ">=", fields.Datetime.now() - INTERRUPTED_AFTER),
+            ],
+            limit=1,
+        )
+
+    @api.model
+    def _monthly_document_vals(self, company, period_start):
+        """On the 1st, after the invoices: the month's superbills and statements, as the
+        practice chose in Settings (daily practices get them on the 1st too)."""
+        if period_start.day != 1:
+            return {}
+        vals = {}
+        if company.billing_auto_superbill:
+            vals["superbill_date_start"] = period_start - relativedelta(months=1)
+            vals["superbill_date_end"] = period_start - relativedelta(days=1)
+        if company.billing_auto_statement:
+            vals["statement_date"] = period_start
+        return vals
+
+    @api.model
+    def _run_now(self, trigger, cutoff, invoice_date, partners=None, **documents):
+        """Bill due sessions now, for staff (manual action, wizard), and make the
+        ``documents`` asked for (``superbill_date_start``/``_end``, ``statement_date``,
+        ``make_invoices``). A large run goes to the background (see _start)."""
+        run = self._create_staff_run(trigger, cutoff, invoice_date, partners, **documents)
+        run._start()
+        return run.sudo(False)
+
+    @api.model
+    def _create_staff_run(self, trigger, cutoff, invoice_date, partners=None, **documents):
+        self._check_billing_staff()
+        return (
             self.sudo()
             .with_company(self.env.company)
             .create(
@@ -133,61 +257,186 @@ class PracticeBillingRun(models.Model):
                     "cutoff": cutoff,
                     "invoice_date": invoice_date,
                     "partner_ids": [Command.set(partners.ids if partners else [])],
+                    "user_id": self.env.uid,
+                    **documents,
                 }
             )
         )
-        run._execute()
-        return run.sudo(False)
+
+    @api.model
+    def _check_billing_staff(self):
+        if not self.env.user.has_group("practice_billing.group_billing_user"):
+            raise AccessError(self.env._("Only billing staff can bill clients."))
+
+    @api.model
+    def _create_bill_now_run(self, company, now):
+        """The run of staff's "Bill now" (Next Run), not started yet (see _start).
+
+        When the period has ended and is not billed yet, it is the period's scheduled run,
+        with its superbills and statements (the job then leaves the period alone); if a
+        run of it is under way already, that run. Otherwise the sessions that have
+        happened, billed today. Either way the run's locks bill each session once,
+        whatever runs at the same time."""
+        self._check_billing_staff()
+        Run = self.sudo().with_company(company)
+        cutoff, invoice_date, closes_period = self._bill_now_period(company, now)
+        if closes_period:
+            run = Run._period_run_in_progress(company, cutoff) or Run._create_period_run(
+                company, now, "manual"
+            )
+            if run:
+                return run
+        return self.with_company(company)._create_staff_run("manual", cutoff, invoice_date)
+
+    @api.model
+    def _bill_now_period(self, company, now):
+        """(cutoff, invoice date, whether it is the scheduled period) of "Bill now"."""
+        period_start = company._billing_period_start(now)
+        cutoff = company._billing_local_midnight(period_start)
+        if company.billing_auto_invoice and not self._period_is_done(company, cutoff):
+            return cutoff, period_start, True
+        return now, company._billing_local_date(now), False
 
     # ------------------------------------------------------------------ the run
+    def _start(self):
+        """Do the run now, or queue it for the background when it is large: a browser
+        must not wait for hundreds of clients (nor time out while it bills them)."""
+        self.ensure_one()
+        if self._runs_in_background():
+            self.write({"state": "queued", "in_background": True})
+            self.env.ref("practice_billing.ir_cron_billing_background_runs")._trigger()
+        else:
+            self._execute()
+
+    def _runs_in_background(self):
+        """Whether this run has more clients than a request should bill (never while the
+        module loads: data files run their runs at once)."""
+        if not self.env.registry.ready:
+            return False
+        return self._workload() > self._background_threshold()
+
+    @api.model
+    def _background_threshold(self):
+        value = (
+            self.env["ir.config_parameter"].sudo().get_param("practice_billing.background_clients")
+        )
+        return int(value) if value and value.isdigit() else BACKGROUND_CLIENTS
+
+    def _workload(self):
+        """How many clients the run works for: billed, given a superbill, a statement."""
+        self.ensure_one()
+        count = len(self._collect_due_sessions()) if self.make_invoices else 0
+        if self.superbill_date_start:
+            count += len(self._superbill_clients())
+        if self.statement_date:
+            count += len(self._statement_clients())
+        return count
+
     def _execute(self):
-        """Bill every due session, client batch by client batch."""
+        """Make what the run is for: the invoices, then superbills, then statements."""
         self.ensure_one()
         started = time.monotonic()
-        sessions_by_client = self._collect_due_sessions()
-        clients = list(sessions_by_client)
-        done = 0
-        for batch in split_every(self.BATCH_SIZE, clients):
-            self._bill_batch({client: sessions_by_client[client] for client in batch})
-            done += len(batch)
-            self._commit_progress(done=done, remaining=len(clients) - done)
+        self.write({"state": "running", "progress_done": 0, "progress_total": self._workload()})
+        if self.make_invoices:
+            self._bill_due_sessions()
+        if self.superbill_date_start:
+            self._make_superbills()
+        if self.statement_date:
+            self._make_statements()
+        self._finish(time.monotonic() - started)
+
+    def _finish(self, duration):
         self.write(
             {
                 "state": "partial" if self.failure_ids else "done",
-                "duration": time.monotonic() - started,
+                "duration": duration,
+                "progress_done": self.progress_total,
             }
         )
+        if self.closes_period and not self._left_to_another_run():
+            company = self.company_id.sudo()
+            if not self._period_is_done(company, self.cutoff):
+                company.billing_last_cutoff = self.cutoff
         _logger.info(
-            "Billing run %s: %s invoices, %s failed clients", self.id, done, len(self.failure_ids)
+            "Billing run %s: %s invoices, %s superbills, %s statements, %s failed clients",
+            self.id,
+            len(self.invoice_ids),
+            self.superbill_count,
+            self.statement_count,
+            len(self.failure_ids),
         )
 
-    def _generate_monthly_documents(self, period_start):
-        """After the invoices, on the 1st: the month's superbills and statements, as the
-        practice chose in Settings (daily practices get them on the 1st too)."""
-        self.ensure_one()
-        if period_start.day != 1:
-            return
-        if self.company_id.billing_auto_superbill:
-            self._generate_superbills(period_start)
-        if self.company_id.billing_auto_statement:
-            self._generate_statements(period_start)
+    def _left_to_another_run(self):
+        """Whether sessions this run found due are still due for clients it did not fail:
+        another run was billing them at the same time (their rows were locked). That run
+        marks the period done, or the next execution bills what is left."""
+        return bool(set(self._collect_due_sessions()) - set(self.failure_ids.partner_id.ids))
 
-    def _generate_superbills(self, period_start):
-        """Superbills of the month that just ended, for clients who need them."""
-        return (
-            self.env["practice.superbill"]
-            .sudo()
-            ._issue(
-                None,
-                period_start - relativedelta(months=1),
-                period_start - relativedelta(days=1),
-                self.company_id,
+    def _bill_due_sessions(self):
+        """Bill every due session, client batch by client batch."""
+        sessions_by_client = self._collect_due_sessions()
+        clients = list(sessions_by_client)
+        remaining = len(clients)
+        for batch in split_every(self.BATCH_SIZE, clients):
+            self._bill_batch({client: sessions_by_client[client] for client in batch})
+            remaining -= len(batch)
+            self._commit_progress(done=len(batch), remaining=remaining)
+
+    def _superbill_clients(self):
+        """The clients to consider for the run's superbills: those chosen, else everyone
+        who needs superbills."""
+        Superbill = self._document_model("practice.superbill")
+        return self.partner_ids._origin or Superbill._clients_to_issue(self.company_id)
+
+    def _statement_clients(self):
+        """The clients to consider for the run's statements: those chosen, else every
+        client with a receivable history (this run's invoices included)."""
+        Statement = self._document_model("practice.statement")
+        return self.partner_ids._origin or Statement._clients_to_issue(self.company_id)
+
+    def _make_superbills(self):
+        """The period's superbills, client batch by client batch (see practice.superbill)."""
+        Superbill = self._document_model("practice.superbill")
+        clients = self._superbill_clients()
+        remaining = len(clients)
+        for batch in split_every(self.BATCH_SIZE, clients.ids, clients.browse):
+            made = Superbill._issue(
+                batch, self.superbill_date_start, self.superbill_date_end, self.company_id
             )
-        )
+            remaining -= len(batch)
+            self.write(
+                {
+                    "superbill_ids": [Command.link(superbill_id) for superbill_id in made.ids],
+                    "superbill_count": self.superbill_count + len(made),
+                }
+            )
+            self._commit_progress(done=len(batch), remaining=remaining)
 
-    def _generate_statements(self, period_start):
-        """Statements dated the 1st, after this run's invoices (see practice.statement)."""
-        return self.env["practice.statement"].sudo()._issue(None, period_start, self.company_id)
+    def _make_statements(self):
+        """Statements of the day, client batch by client batch, after this run's invoices
+        (see practice.statement)."""
+        Statement = self._document_model("practice.statement")
+        clients = self._statement_clients()
+        remaining = len(clients)
+        for batch in split_every(self.BATCH_SIZE, clients.ids, clients.browse):
+            made = Statement._issue(batch, self.statement_date, self.company_id)
+            remaining -= len(batch)
+            self.write(
+                {
+                    "statement_ids": [Command.link(statement_id) for statement_id in made.ids],
+                    "statement_count": self.statement_count + len(made),
+                }
+            )
+            self._commit_progress(done=len(batch), remaining=remaining)
+
+    def _document_model(self, model):
+        """``model`` as whoever makes the run's superbills and statements, in the run's
+        practice: the system for the run of a period (whoever started it); otherwise the
+        staff member who started it, with their own access (superbills carry diagnoses:
+        Billing Managers only)."""
+        if self.closes_period or not self.user_id:
+            return self.env[model].sudo().with_company(self.company_id)
+        return self.env[model].with_user(self.user_id).with_company(self.company_id)
 
     def _due_session_domain(self):
         """Domain of the sessions this run bills. Override to narrow what is billed."""
@@ -203,8 +452,10 @@ class PracticeBillingRun(models.Model):
                 ],
             ]
         )
-        if self.partner_ids:
-            domain = expression.AND([domain, [("billing_client_id", "in", self.partner_ids.ids)]])
+        # _origin: a run worked out before it exists (RunPlan) holds its clients as new
+        # records.
+        if clients := self.partner_ids._origin:
+            domain = expression.AND([domain, [("billing_client_id", "in", clients.ids)]])
         return domain
 
     def _collect_due_sessions(self):
@@ -385,8 +636,18 @@ class PracticeBillingRun(models.Model):
 
     # ------------------------------------------------------------------ commits
     def _commit_progress(self, done, remaining):
-        """Report progress and commit the batch, so a crash resumes without rebilling."""
-        self.env["ir.cron"]._notify_progress(done=done, remaining=remaining)
+        """Count ``done`` more clients of the current step (``remaining`` to go), report the
+        run's progress and commit the batch, so a crash resumes without rebilling."""
+        progress_done = self.progress_done + done
+        self.write(
+            {
+                "progress_done": progress_done,
+                "progress_total": max(self.progress_total, progress_done + remaining),
+            }
+        )
+        self.env["ir.cron"]._notify_progress(
+            done=progress_done, remaining=max(self.progress_total - progress_done, 0)
+        )
         if self._can_commit():
             self.env.cr.commit()  # pylint: disable=invalid-commit
             # Committed records need not stay in memory: keeps a 5,000-client run small.
@@ -403,6 +664,127 @@ class PracticeBillingRun(models.Model):
             or self.env.registry.in_test_mode()
             or not self.env.registry.ready
         )
+
+    # ------------------------------------------------------------------ background
+    @api.model
+    def _cron_run_in_background(self):
+        """Scheduled action "Practice Billing: background runs": the large runs staff
+        started, oldest first, one per call (ir.cron calls again while some remain).
+
+        A run found "running" was stopped mid-way (a killed worker): it resumes, billing
+        only what is still due, a few times at most."""
+        runs = self.sudo().search(
+            [("in_background", "=", True), ("state", "in", ("queued", "running"))], order="id"
+        )
+        if runs:
+            runs[0]._run_in_background()
+        self.env["ir.cron"]._notify_progress(done=len(runs[:1]), remaining=len(runs[1:]))
+
+    def _run_in_background(self):
+        """Do this queued run, as its own job: a failure fails this run only, and the
+        staff member who started it is told how it went."""
+        self.ensure_one()
+        self.attempt_count += 1
+        if self.attempt_count > MAX_ATTEMPTS:
+            self._fail(
+                self.env._(
+                    "The run stopped %(count)s times before it finished (the server was "
+                    "restarted, or ran out of time or memory). Nothing was billed twice; "
+                    "start it again, or let the next scheduled run bill what is left.",
+                    count=MAX_ATTEMPTS,
+                )
+            )
+        else:
+            self._execute_or_fail()
+        self._notify_requester()
+        if self._can_commit():
+            self.env.cr.commit()  # pylint: disable=invalid-commit
+
+    def _execute_or_fail(self):
+        """Execute the run; if it breaks, undo what was not committed and mark it failed."""
+        committing = self._can_commit()
+        if committing:
+            self.env.cr.commit()  # pylint: disable=invalid-commit
+        try:
+            with contextlib.nullcontext() if committing else self.env.cr.savepoint():
+                self._execute()
+        except Exception as error:  # the run fails, the job goes on with the next one
+            _logger.exception("Billing run %s failed", self.id)
+            if committing:
+                self.env.cr.rollback()
+            self._fail(self._failure_reason(error))
+
+    def _fail(self, reason):
+        self.write({"state": "failed", "error": reason})
+
+    @api.model
+    def _fail_interrupted_runs(self, now):
+        """Runs still "running" that were interrupted (the server stopped, a request timed
+        out) say so instead of "Running" forever: the scheduled job's own earlier runs
+        (it runs one at a time), and staff's long after their last progress. Runs in the
+        background resume by themselves (see _cron_run_in_background)."""
+        self.search(
+            [
+                ("state", "=", "running"),
+                ("in_background", "=", False),
+                "|",
+                ("trigger", "=", "cron"),
+                ("write_date", "<", now - INTERRUPTED_AFTER),
+            ]
+        )._fail(
+            self.env._(
+                "Interrupted before it finished (the server stopped or the request timed "
+                "out). Nothing was billed twice: what it did not bill is billed by the next "
+                "run."
+            )
+        )
+
+    def _notify_requester(self):
+        """Tell the staff member who started this run how it went, with a button to it."""
+        if not self.user_id:
+            return
+        self.user_id.partner_id._bus_send(
+            "account_notification",
+            {
+                "type": {"done": "success", "partial": "warning"}.get(self.state, "danger"),
+                "title": self.env._("Billing run: %(state)s", state=self._state_label()),
+                "message": self._outcome_text(),
+                "sticky": True,
+                "action_button": {
+                    "name": self.env._("Open the run"),
+                    "action_name": self.env._("Billing Run"),
+                    "model": self._name,
+                    "res_ids": self.ids,
+                },
+            },
+        )
+
+    def _state_label(self):
+        return dict(self._fields["state"]._description_selection(self.env))[self.state]
+
+    def _outcome_text(self):
+        """What the run made, in one line ("Invoices: 12 ($1,800.00), superbills: 3,
+        statements: 12. 1 client could not be billed: see the run.")."""
+        self.ensure_one()
+        if self.state == "failed":
+            return self.error or ""
+        made = [
+            self.env._(
+                "Invoices: %(count)s (%(amount)s)",
+                count=self.invoice_count,
+                amount=format_amount(self.env, self.amount_total, self.currency_id),
+            )
+        ]
+        if self.superbill_date_start:
+            made.append(self.env._("superbills: %(count)s", count=self.superbill_count))
+        if self.statement_date:
+            made.append(self.env._("statements: %(count)s", count=self.statement_count))
+        text = ", ".join(made) + "."
+        if self.failure_count:
+            text += " " + self.env._(
+                "Clients not billed: %(count)s (see the run).", count=self.failure_count
+            )
+        return text
 
     # ------------------------------------------------------------------ views
     def _action_open(self):
@@ -422,3 +804,22 @@ class PracticeBillingRun(models.Model):
         action["domain"] = [("billing_run_id", "=", self.id)]
         action["context"] = {"create": False}
         return action
+
+    def action_view_superbills(self):
+        self.ensure_one()
+        return self._documents_action(self.superbill_ids)
+
+    def action_view_statements(self):
+        self.ensure_one()
+        return self._documents_action(self.statement_ids)
+
+    def _documents_action(self, documents):
+        return {
+            "type": "ir.actions.act_window",
+            "name": documents._description,
+            "res_model": documents._name,
+            "view_mode": "list,form",
+            "views": [(False, "list"), (False, "form")],
+            "domain": [("id", "in", documents.ids)],
+            "context": {"create": False},
+        }

@@ -188,10 +188,11 @@ class ResCompany(models.Model):
         """The practice's calendar date at the UTC moment ``utc_dt``."""
         return pytz.utc.localize(utc_dt).astimezone(self._billing_tz()).date()
 
-    def _billing_format_datetime(self, utc_dt, lang_code=None):
+    def _billing_format_datetime(self, utc_dt, lang_code=None, with_zone=False):
         """The UTC moment ``utc_dt`` (naive, as Odoo stores it) as the practice reads it:
         in its time zone (the one its billing periods follow, see _billing_tz), in the
-        language's date and time formats (``lang_code``, else the context's), to the minute.
+        language's date and time formats (``lang_code``, else the context's), to the minute,
+        followed by the zone's abbreviation ("12/01/2026 00:00 EST") ``with_zone``.
         Every time billing writes for people goes through here; empty for no moment."""
         self.ensure_one()
         if not utc_dt:
@@ -200,9 +201,13 @@ class ResCompany(models.Model):
         # Seconds mean nothing for a session or a run: "10:00", never "10:00:00".
         time_format = re.sub(r"[:.]?%S", "", lang.time_format)
         pattern = posix_to_ldml(f"{lang.date_format} {time_format}", babel_locale_parse(lang.code))
-        return format_datetime(
-            self.env, utc_dt, tz=self._billing_tz().zone, dt_format=pattern, lang_code=lang.code
+        zone = self._billing_tz()
+        text = format_datetime(
+            self.env, utc_dt, tz=zone.zone, dt_format=pattern, lang_code=lang.code
         )
+        if not with_zone:
+            return text
+        return f"{text} {pytz.utc.localize(utc_dt).astimezone(zone).strftime('%Z')}"
 
     def _billing_period_start(self, utc_now, upcoming=False):
         """Local date of the latest billing boundary at ``utc_now`` (or of the next one).

@@ -30,3 +30,6 @@ from . import test_roles
 from . import test_access_matrix
 from . import test_delivery_preference
 from . import test_demo_practice
+from . import test_next_run
+from . import test_background_jobs
+from . import test_generate

@@ -4,6 +4,7 @@ from datetime import datetime, timedelta
 
 from odoo import SUPERUSER_ID, api
 from odoo.modules.registry import Registry
+from odoo.service.model import retrying
 from odoo.tests import BaseCase, get_db_name, tagged
 
 
@@ -176,3 +177,66 @@ class TestConcurrentRuns(BaseCase):
                 self.assertNotIn(self.client_ids[0], run.invoice_ids.partner_id.ids)
             holder.rollback()
         self._bill_leftovers_and_check()
+
+    def _preview(self):
+        """A Next Run page an administrator opened (committed, as a browser's would be)."""
+        with self.registry.cursor() as cr:
+            env = self._env(cr, self.env_admin_uid())
+            env = env(context=dict(env.context, allowed_company_ids=[self.company_id]))
+            return env["practice.billing.preview"]._create_for_next_run().id
+
+    def test_bill_now_during_the_scheduled_run_bills_each_session_once(self):
+        preview_id = self._preview()
+        barrier, errors = threading.Barrier(2), []
+
+        def cron(env):
+            company = env["res.company"].browse(self.company_id)
+            env["practice.billing.run"].sudo()._run_due_period(company, datetime.now())
+
+        def bill_now(env):
+            env["practice.billing.preview"].browse(preview_id).action_bill_now()
+
+        threads = [
+            self._in_thread(cron, barrier, errors),
+            self._in_thread(bill_now, barrier, errors, uid=self.env_admin_uid()),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=300)
+        self.assertFalse([t for t in threads if t.is_alive()], "no run is stuck on a lock")
+        with self.registry.cursor() as cr:
+            billed = [row[0] for row in self._billing_lines(cr)]
+            self.assertEqual(len(billed), len(set(billed)), "no session billed twice")
+            self.assertTrue(billed, f"the race billed nothing at all: {errors}")
+        self._bill_leftovers_and_check()
+
+    def test_two_clicks_on_bill_now_start_one_run(self):
+        """Two requests of one Next Run page at once (a double click): the second waits for
+        the first, is retried as Odoo retries a request, and opens the first one's run."""
+        preview_id = self._preview()
+        barrier, errors, opened = threading.Barrier(2), [], []
+
+        def click(env):
+            preview = env["practice.billing.preview"].browse(preview_id)
+            opened.append(retrying(lambda: preview.action_bill_now()["res_id"], env))
+
+        threads = [
+            self._in_thread(click, barrier, errors, uid=self.env_admin_uid()) for _ in range(2)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=300)
+        self.assertFalse(errors)
+        self.assertEqual(len(opened), 2)
+        self.assertEqual(opened[0], opened[1], "both clicks open the same run")
+        with self.registry.cursor() as cr:
+            cr.execute(
+                "SELECT count(*) FROM practice_billing_run WHERE company_id = %s",
+                [self.company_id],
+            )
+            self.assertEqual(cr.fetchone()[0], 1)
+            rows = self._billing_lines(cr)
+            self.assertEqual(sorted(r[0] for r in rows), sorted(self.session_ids))
+            self.assertEqual(len({r[1] for r in rows}), len(self.session_ids))

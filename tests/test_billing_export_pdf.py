@@ -7,7 +7,7 @@ from reportlab.pdfgen import canvas
 
 from odoo.tests import tagged
 
-from odoo.addons.practice_billing.models.practice_billing_export import number_pages
+from odoo.addons.practice_billing.tools.pdf_pages import number_pages
 
 from .common import PracticeHttpCase
 from .pdf import ARTIFACTS

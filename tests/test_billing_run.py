@@ -3,7 +3,7 @@ from unittest.mock import patch
 
 from freezegun import freeze_time
 
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 from odoo.tests import Form, tagged
 
 from .common import PracticeBillingCase
@@ -338,9 +338,13 @@ class TestRunFailures(PracticeBillingCase):
         billed = sessions.filtered("billing_invoice_line_id")
         self.assertEqual(len(billed), 2)
         self.assertFalse(self.company.billing_last_cutoff, "the period is not marked done")
-        # The next execution bills the rest, and nothing twice.
+        crashed_run = self.env["practice.billing.run"].search([], limit=1)
+        self.assertEqual(crashed_run.state, "running")
+        # The next execution bills the rest, and nothing twice; the crashed run says so.
         self._cron("2026-12-01 07:00:00")
         self._assert_billed_once(sessions)
+        self.assertEqual(crashed_run.state, "failed")
+        self.assertIn("Interrupted", crashed_run.error)
         self.assertEqual(self.company.billing_last_cutoff, datetime(2026, 12, 1, 5, 0))
 
 
@@ -492,6 +496,8 @@ class TestManualEntryPoints(PracticeBillingCase):
 
     def test_preview_shows_what_the_next_run_bills(self):
         self.company.billing_auto_invoice = True
+        # November's run (sessions before Nov 1, 00:00 in New York) is done.
+        self.company.billing_last_cutoff = datetime(2026, 11, 1, 4, 0)
         self._create_session(self.client_jane, "2026-11-02 15:00:00")
         self._create_session(self.client_jane, "2026-11-09 15:00:00")
         self._create_session(self.client_marcus, "2026-11-28 15:00:00")  # still ahead today
@@ -515,3 +521,38 @@ class TestManualEntryPoints(PracticeBillingCase):
         action = self.env["practice.billing.preview"].action_open_next_run()
         self.assertEqual(action["res_model"], "practice.billing.preview")
         self.assertTrue(self.env["practice.billing.preview"].browse(action["res_id"]).exists())
+
+
+@tagged("-at_install", "post_install")
+class TestRunAccess(PracticeBillingCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls._create_people()
+        cls._record_provider_identifiers()
+        cls._record_insurance(cls.client_jane)
+
+    def test_billing_users_read_runs_but_not_the_superbills_they_made(self):
+        self._create_session(self.client_jane, "2026-11-02 15:00:00")
+        with freeze_time("2026-12-05 12:00:00"):
+            run = (
+                self.env["practice.billing.run"]
+                .with_user(self.billing_manager)
+                ._run_now(
+                    "wizard",
+                    datetime(2026, 12, 1, 5, 0),
+                    date(2026, 11, 30),
+                    superbill_date_start=date(2026, 11, 1),
+                    superbill_date_end=date(2026, 11, 30),
+                )
+            )
+        self.assertEqual((run.state, run.superbill_count), ("done", 1))
+        self.assertEqual(run.superbill_ids.create_uid, self.billing_manager)
+        as_front_desk = run.with_user(self.billing_user)
+        self.assertEqual(as_front_desk.read(["state"])[0]["state"], "done")
+        with self.assertRaises(AccessError):
+            as_front_desk.read(["superbill_ids"])
+        with self.assertRaises(AccessError):
+            as_front_desk.write({"state": "failed"})
+        with self.assertRaises(AccessError):
+            self.env["practice.billing.run"].with_user(self.clinician).search([])

@@ -380,8 +380,8 @@ class TestAttendanceMigration(PracticeBillingCase):
     """Databases of 18.0.1.1.0 held "Attended" on every session, the ones to come included."""
 
     def _migrate(self, now):
-        path = Path(__file__).parent.parent / "migrations" / "18.0.1.2.0" / "post-migrate.py"
-        spec = importlib.util.spec_from_file_location("post_migrate_18_0_1_2_0", path)
+        path = Path(__file__).parent.parent / "migrations" / "18.0.1.2.0" / "post-attendance.py"
+        spec = importlib.util.spec_from_file_location("post_attendance_18_0_1_2_0", path)
         migration = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(migration)
         self.env.flush_all()

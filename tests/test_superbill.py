@@ -338,7 +338,9 @@ class TestDocumentsOnDemand(CompletePracticeCase):
             }
         )
         action = wizard.action_generate()
-        statement = self.env["practice.statement"].search(action["domain"])
+        run = self.env["practice.billing.run"].browse(action["res_id"])
+        statement = run.statement_ids
+        self.assertEqual(run.statement_count, 1)
         self.assertEqual(statement.partner_id, self.client_marcus)
         self.assertEqual(statement.date, date(2026, 12, 5))
         self.assertEqual(statement.balance_end, 150.0)

@@ -2,12 +2,19 @@ from datetime import timedelta
 
 from dateutil.relativedelta import relativedelta
 
-from odoo import api, fields, models
+from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
+
+from ..models.practice_billing_run_plan import RunPlan
+
+BILLING_MANAGER = "practice_billing.group_billing_manager"
 
 
 class PracticeBillingGenerate(models.TransientModel):
-    """Staff's "Generate billing documents": invoices, superbills and statements on demand."""
+    """Staff's "Generate billing documents": invoices, superbills and statements on demand.
+
+    The form says what it will make before it makes it (a summary worked out by the run's
+    own code, see RunPlan); the billing run it starts then reports what it made."""
 
     _name = "practice.billing.generate"
     _description = "Generate Billing Documents"
@@ -37,51 +44,106 @@ class PracticeBillingGenerate(models.TransientModel):
         string="Superbills", help="For the chosen clients, or every client who needs them."
     )
     generate_statements = fields.Boolean(string="Statements")
+    # Rendered by our own template, values escaped (see RunPlan.render_summary).
+    summary_html = fields.Html(
+        string="What It Will Make", compute="_compute_summary", sanitize=False
+    )
+    invoice_count = fields.Integer(string="Invoices To Make", compute="_compute_summary")
+    superbill_count = fields.Integer(
+        string="Superbills To Make", compute="_compute_summary", groups=BILLING_MANAGER
+    )
+    statement_count = fields.Integer(string="Statements To Make", compute="_compute_summary")
 
     @api.model
     def _default_date_until(self):
         company = self.env.company
         return company._billing_local_date(fields.Datetime.now())
 
-    def action_generate(self):
-        """Create the chosen documents; open the billing run, or the documents made."""
-        self.ensure_one()
-        if self.date_from > self.date_until:
-            raise UserError(self.env._("The period starts after it ends: check the two dates."))
-        if self.generate_superbills and not self.env["practice.superbill"].has_access("create"):
-            raise UserError(
-                self.env._(
-                    "Superbills carry clients' diagnoses: only a Billing Manager can make them. "
-                    "Untick Superbills, or ask a Billing Manager."
+    # ------------------------------------------------------------------ before
+    @api.depends(
+        "company_id",
+        "date_from",
+        "date_until",
+        "invoice_date",
+        "partner_ids",
+        "generate_invoices",
+        "generate_superbills",
+        "generate_statements",
+    )
+    def _compute_summary(self):
+        manager = self.env.user.has_group(BILLING_MANAGER)
+        for wizard in self:
+            wizard.invoice_count = wizard.statement_count = 0
+            if manager:
+                wizard.superbill_count = 0
+            problem = wizard._input_problem()
+            if problem:
+                wizard.summary_html = self.env["ir.qweb"]._render(
+                    "practice_billing.run_plan_problem", {"message": problem}
                 )
+                continue
+            plan = RunPlan(self.env["practice.billing.run"].sudo().new(wizard._run_vals()))
+            wizard.summary_html = plan.render_summary(show_superbills=manager)
+            wizard.invoice_count = len(plan.billed)
+            wizard.statement_count = len(plan.statements)
+            if manager:
+                wizard.superbill_count = len(plan.superbills)
+
+    def _input_problem(self):
+        """Why the wizard cannot generate as it is filled in, in words; else None."""
+        if not (self.date_from and self.date_until and self.invoice_date and self.company_id):
+            return self.env._("Fill in the period and the invoice date.")
+        if self.generate_superbills and self.date_from > self.date_until:
+            return self.env._("The period starts after it ends: check the two dates.")
+        if not (self.generate_invoices or self.generate_superbills or self.generate_statements):
+            return self.env._("Tick the documents to generate: invoices, superbills or statements.")
+        if self.generate_superbills and not self.env["practice.superbill"].has_access("create"):
+            return self.env._(
+                "Superbills carry clients' diagnoses: only a Billing Manager can make them. "
+                "Untick Superbills, or ask a Billing Manager."
             )
-        run = self.env["practice.billing.run"].browse()
-        if self.generate_invoices:
-            cutoff = self.company_id._billing_local_midnight(self.date_until + timedelta(days=1))
-            run = (
-                self.env["practice.billing.run"]
-                .with_company(self.company_id)
-                ._run_now("wizard", cutoff, self.invoice_date, self.partner_ids)
-            )
-        superbills = self._generate_superbills() if self.generate_superbills else None
-        statements = self._generate_statements() if self.generate_statements else None
-        if run or not (superbills or statements):
-            return run._action_open()
-        documents = superbills or statements
-        return {
-            "type": "ir.actions.act_window",
-            "name": documents._description,
-            "res_model": documents._name,
-            "view_mode": "list,form",
-            "domain": [("id", "in", documents.ids)],
+        return None
+
+    def _run_vals(self):
+        """The billing run that makes the chosen documents."""
+        company = self.company_id
+        vals = {
+            "company_id": company.id,
+            "trigger": "wizard",
+            "cutoff": company._billing_local_midnight(self.date_until + timedelta(days=1)),
+            "invoice_date": self.invoice_date,
+            "partner_ids": [Command.set(self.partner_ids._origin.ids)],
+            "make_invoices": self.generate_invoices,
         }
+        if self.generate_superbills:
+            vals["superbill_date_start"] = self.date_from
+            vals["superbill_date_end"] = self.date_until
+        if self.generate_statements:
+            vals["statement_date"] = self.date_until
+        return vals
 
-    def _generate_superbills(self):
-        return self.env["practice.superbill"]._issue(
-            self.partner_ids, self.date_from, self.date_until, self.company_id
+    # ------------------------------------------------------------------ generate
+    def action_generate(self):
+        """Make the chosen documents with a billing run (in the background when there are
+        many clients) and open it: it reports what it made."""
+        self.ensure_one()
+        problem = self._input_problem()
+        if problem:
+            raise UserError(problem)
+        vals = self._run_vals()
+        documents = {
+            key: vals[key]
+            for key in (
+                "make_invoices",
+                "superbill_date_start",
+                "superbill_date_end",
+                "statement_date",
+            )
+            if key in vals
+        }
+        run = (
+            self.env["practice.billing.run"]
+            .with_company(self.company_id)
+            ._run_now("wizard", vals["cutoff"], self.invoice_date, self.partner_ids, **documents)
         )
-
-    def _generate_statements(self):
-        return self.env["practice.statement"]._issue(
-            self.partner_ids, self.date_until, self.company_id
-        )
+        return run._action_open()
