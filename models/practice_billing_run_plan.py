@@ -126,7 +126,9 @@ class RunPlan:
             sessions |= invoice.sessions.filtered(
                 lambda s: (
                     s.billing_client_id in clients
-                    and s.billing_attendance == "attended"
+                    # billed with nothing recorded: as attended (calendar.event
+                    # _billing_attendance_at), as the superbill will list it
+                    and s.billing_attendance in ("attended", False)
                     and first <= s.start < last
                 )
             )
