@@ -102,16 +102,10 @@ class AccountMove(models.Model):
 
     def _billing_deliver_portal(self):
         """Override of the mixin: through Odoo's background sending too, which keeps the
-        invoice's PDF (without it the client's invoice page reads "PROFORMA") and then calls
-        back the mixin's portal step (account.move.send's _hook_if_success)."""
+        invoice's PDF (without it the client's invoice page reads "PROFORMA") and then
+        notifies the client (account.move.send's _hook_if_success calls
+        _billing_notify_clients_in_portal, the attempt already counted here)."""
         self._billing_deliver_by_odoo("portal")
-
-    def _billing_notify_portal_after_sending(self):
-        """The mixin's portal step, once Odoo's sending kept the PDF: invite the client if
-        needed and email a link, nothing attached."""
-        super(
-            AccountMove, self.with_context(billing_attempt_counted=True)
-        )._billing_deliver_portal()
 
     def _billing_deliver_by_odoo(self, method):
         """Override of the mixin: hand the invoices to Odoo's background sending

@@ -92,4 +92,6 @@ class AccountMoveSend(models.AbstractModel):
                 # In the invoice's practice (the portal user belongs to it), and through the
                 # delivery step that turns a failed invitation into a Failed invoice with its
                 # reason, never an error that stops the sending of every other invoice.
-                move.with_company(move.company_id)._billing_notify_portal_after_sending()
+                move.with_company(move.company_id).with_context(
+                    billing_attempt_counted=True
+                )._billing_notify_clients_in_portal()

@@ -78,6 +78,10 @@ class PracticeBillingDeliveryMixin(models.AbstractModel):
         )
 
     def _billing_deliver_portal(self):
+        """Deliver through the client portal (see _billing_notify_clients_in_portal)."""
+        self._billing_notify_clients_in_portal()
+
+    def _billing_notify_clients_in_portal(self):
         """Invite each client to the portal if needed and email a link, nothing attached."""
         self._billing_deliver_each("portal", lambda doc: doc._billing_notify_in_portal())
 
