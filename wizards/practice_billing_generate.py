@@ -23,8 +23,8 @@ class PracticeBillingGenerate(models.TransientModel):
         string="Period To",
         required=True,
         default=lambda self: self._default_date_until(),
-        help="Bill sessions up to the end of this day (practice time); superbills cover the "
-        "period, statements are dated this day.",
+        help="Bill sessions up to the end of this day (practice time), never a session that "
+        "has not started yet; superbills cover the period, statements are dated this day.",
     )
     invoice_date = fields.Date(required=True, default=fields.Date.context_today)
     partner_ids = fields.Many2many(
@@ -57,11 +57,10 @@ class PracticeBillingGenerate(models.TransientModel):
             )
         run = self.env["practice.billing.run"].browse()
         if self.generate_invoices:
-            cutoff = self.company_id._billing_local_midnight(self.date_until + timedelta(days=1))
             run = (
                 self.env["practice.billing.run"]
                 .with_company(self.company_id)
-                ._run_now("wizard", cutoff, self.invoice_date, self.partner_ids)
+                ._run_now("wizard", self._invoice_cutoff(), self.invoice_date, self.partner_ids)
             )
         superbills = self._generate_superbills() if self.generate_superbills else None
         statements = self._generate_statements() if self.generate_statements else None
@@ -75,6 +74,14 @@ class PracticeBillingGenerate(models.TransientModel):
             "view_mode": "list,form",
             "domain": [("id", "in", documents.ids)],
         }
+
+    def _invoice_cutoff(self):
+        """Sessions that started before this moment are billed: the end of the period's last
+        day, or now when that is still to come. A session that has not happened has no
+        attendance yet and would be billed as attended, then locked against the no-show or
+        cancellation staff record when it comes (calendar.event._billing_fee_percent)."""
+        end_of_period = self.company_id._billing_local_midnight(self.date_until + timedelta(days=1))
+        return min(end_of_period, fields.Datetime.now())
 
     def _generate_superbills(self):
         return self.env["practice.superbill"]._issue(
