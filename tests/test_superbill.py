@@ -131,9 +131,10 @@ class TestSuperbillGeneration(CompletePracticeCase):
         self.company.billing_npi = False
         self.clinician.billing_npi = False
         self.client_jane.billing_insurance_member_id = False
-        self.service_53.billing_cpt_code = False
         self._create_session(self.client_jane, "2026-11-02 15:00:00")
         self._create_session(self.client_jane, "2026-09-28 15:00:00")  # billed, not November
+        # A session needs a service with a CPT code; the service can lose it afterwards.
+        self.service_53.billing_cpt_code = False
         self._cron("2026-12-01 06:00:00")
         superbill = self._superbills().filtered(lambda s: s.date_start == date(2026, 11, 1))
         self.assertEqual(superbill.state, "draft")
