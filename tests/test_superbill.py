@@ -1,6 +1,8 @@
 from datetime import date
 from unittest.mock import patch
 
+from freezegun import freeze_time
+
 from odoo import Command
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import tagged
@@ -338,7 +340,8 @@ class TestDocumentsOnDemand(CompletePracticeCase):
                 "partner_ids": [(6, 0, self.client_marcus.ids)],
             }
         )
-        action = wizard.action_generate()
+        with freeze_time("2026-12-05 17:00:00"):  # a statement is dated today at the latest
+            action = wizard.action_generate()
         statement = self.env["practice.statement"].search(action["domain"])
         self.assertEqual(statement.partner_id, self.client_marcus)
         self.assertEqual(statement.date, date(2026, 12, 5))

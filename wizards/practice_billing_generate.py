@@ -4,6 +4,7 @@ from dateutil.relativedelta import relativedelta
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
+from odoo.tools import format_date
 
 
 class PracticeBillingGenerate(models.TransientModel):
@@ -48,6 +49,19 @@ class PracticeBillingGenerate(models.TransientModel):
         self.ensure_one()
         if self.date_from > self.date_until:
             raise UserError(self.env._("The period starts after it ends: check the two dates."))
+        today = self.company_id._billing_local_date(fields.Datetime.now())
+        if self.generate_statements and self.date_until > today:
+            # The next statement starts the day after this one: dated ahead, it would state
+            # a balance later payments make wrong and leave their lines on no statement.
+            raise UserError(
+                self.env._(
+                    "Statements are dated %(date)s, after today (%(today)s): a statement says "
+                    "what the client owes on its date. Choose today at the latest as the end "
+                    "of the period.",
+                    date=format_date(self.env, self.date_until),
+                    today=format_date(self.env, today),
+                )
+            )
         if self.generate_superbills and not self.env["practice.superbill"].has_access("create"):
             raise UserError(
                 self.env._(
