@@ -82,7 +82,7 @@ class PracticeBillingPortal(PortalAccount):
         anybody may read (record rules do, on the pages the tile leads to)."""
         if not request.env["practice.superbill"].has_access("read"):
             return False
-        client = request.env.user.partner_id.commercial_partner_id.sudo()
+        client = request.env.user.partner_id.sudo()
         practice = client.company_id or request.env.company
         return bool(practice.billing_auto_superbill and client.billing_needs_superbill)
 
@@ -261,9 +261,11 @@ class PracticeBillingPortal(PortalAccount):
         Superbill = request.env["practice.superbill"]
         if not Superbill.has_access("read"):
             return request.not_found()
-        # Always for the requesting user's own client record: making the draft and the
-        # staff to-do is the practice's work, hence sudo.
-        client = request.env.user.partner_id.commercial_partner_id
+        # Always for the requesting user's own client record (the person, not the
+        # household account they may be filed under: a superbill is one person's, see the
+        # portal rule): making the draft and the staff to-do is the practice's work, hence
+        # sudo.
+        client = request.env.user.partner_id
         try:
             with request.env.cr.savepoint():
                 Superbill.sudo()._request_from_portal(client, date_from, date_to)

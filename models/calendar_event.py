@@ -376,19 +376,30 @@ class CalendarEvent(models.Model):
     def _check_billing_product_id(self):
         for session in self.filtered(
             lambda s: (
-                s.billing_product_id and not s.billing_product_id.filtered_domain(SERVICE_DOMAIN)
+                s.billing_product_id
+                and not s._billing_product_repeats_series()
+                and not s.billing_product_id.filtered_domain(SERVICE_DOMAIN)
             )
         ):
             raise ValidationError(
                 self.env._(
                     "“%(product)s” is not one of the practice's services (session “%(session)s” "
                     "on %(when)s). Choose a service with a CPT code, or give “%(product)s” its "
-                    "CPT code in Billing > Configuration > Services.",
+                    "CPT code on its product form (Invoicing > Customers > Products).",
                     product=session.billing_product_id.display_name,
                     session=session.name,
                     when=session._billing_display_start(),
                 )
             )
+
+    def _billing_product_repeats_series(self):
+        """Whether this session's service is the one of its series' first session: Odoo
+        makes a series' sessions again from that one when the series is moved, which
+        chooses no service. A series booked before services needed a CPT code (or whose
+        service lost it since) can then still be moved, by a clinician too."""
+        self.ensure_one()
+        first = self.recurrence_id.base_event_id
+        return bool(first) and first != self and first.billing_product_id == self.billing_product_id
 
     @api.constrains("billing_fee")
     def _check_billing_fee(self):

@@ -494,6 +494,30 @@ class TestManualEntryPoints(PracticeBillingCase):
         self._assert_billed_once(inside)
         self.assertFalse(after.billing_invoice_line_id | other.billing_invoice_line_id)
 
+    def test_wizard_never_bills_a_session_still_to_come(self):
+        # Nothing is recorded on a session before it happens, and nothing recorded is
+        # billed as attended: billed now, this afternoon's session would be charged in full
+        # and locked against the no-show or cancellation staff record later today.
+        morning = self._create_session(self.client_jane, "2026-11-27 14:00:00")  # 09:00 NY
+        afternoon = self._create_session(self.client_jane, "2026-11-27 20:00:00")  # 15:00
+        next_week = self._create_session(self.client_jane, "2026-12-02 15:00:00")
+        with freeze_time("2026-11-27 17:00:00"):  # noon in New York
+            form = Form(self.env["practice.billing.generate"])
+            self.assertEqual(form.date_until, date(2026, 11, 27), "today, by default")
+            form.partner_ids.add(self.client_jane)
+            form.save().action_generate()
+            self._assert_billed_once(morning)
+            self.assertFalse(afternoon.billing_invoice_line_id, "later today")
+            # A period that ends after today bills what has happened by now, no more.
+            form = Form(self.env["practice.billing.generate"])
+            form.date_until = date(2026, 12, 31)
+            form.partner_ids.add(self.client_jane)
+            form.save().action_generate()
+        self.assertFalse((afternoon | next_week).billing_invoice_line_id)
+        with freeze_time("2026-11-27 20:05:00"):
+            afternoon.billing_attendance = "no_show"  # not locked: it was not billed
+        self.assertEqual(afternoon.billing_attendance, "no_show")
+
     def test_preview_shows_what_the_next_run_bills(self):
         self.company.billing_auto_invoice = True
         # November's run (sessions before Nov 1, 00:00 in New York) is done.

@@ -305,6 +305,63 @@ class TestPortalSuperbillRequests(PortalClientCase):
         [(text, _links)] = self._requested_rows()
         self.assertIn(request.name, text)
 
+    def test_a_household_member_sees_none_of_the_parents_superbills(self):
+        # Sam, a client filed under his mother Jane (a session's client may be "a child
+        # filed under a parent"), has his own portal login. Jane is his commercial partner:
+        # Odoo's child_of rule on it opened her superbills (her diagnoses, date of birth and
+        # member ID) to him. A superbill is one person's: Sam's own, and Jane still sees those
+        # of the people filed under her (a parent the child's).
+        sam_user = new_test_user(
+            self.env,
+            login="sam_portal",
+            name="Sam Doe",
+            groups="base.group_portal",
+            company_id=self.company.id,
+            email="sam@example.com",
+        )
+        sam = sam_user.partner_id
+        sam.parent_id = self.jane
+        self.assertEqual(sam.commercial_partner_id, self.jane)
+        self._record_insurance(sam, member_id="M-sam")
+        self._invoiced_sessions(sam, [self.month_before.replace(day=5)])
+        self._request(self.month_before, self._month_end(self.month_before))
+        jane_request = self._requests()
+        sam_request = (
+            self.env["practice.superbill"]
+            .sudo()
+            ._request_from_portal(
+                sam, str(self.month_before), str(self._month_end(self.month_before))
+            )
+        )
+        self.authenticate("sam_portal", "sam_portal")
+        for superbill in self.jane_superbill | jane_request:
+            for url in (
+                superbill.access_url,
+                f"{superbill.access_url}?report_type=pdf&download=true",
+            ):
+                self.assertEqual(self.url_open(url).status_code, 404, url)
+            for kind, response in self._report_responses(superbill).items():
+                self.assertEqual(response.status_code, 403, kind)
+                self.assertNotIn("M-jane_portal", response.text, kind)
+        listing = self.url_open("/my/superbills").text
+        self.assertNotIn(self.jane_superbill.access_url, listing)
+        self.assertNotIn(jane_request.name, listing)
+        self.assertIn(sam_request.name, listing, "his own request")
+        Superbill = self.env["practice.superbill"].with_user(sam_user)
+        self.assertEqual(Superbill.search([]), sam_request)
+        with self.assertRaises(AccessError):
+            Superbill.browse(self.jane_superbill.id).read(["name"])
+        Line = self.env["practice.superbill.line"].with_user(sam_user)
+        self.assertFalse(Line.search([("superbill_id", "=", self.jane_superbill.id)]))
+        # His request is his, never one for his mother's sessions.
+        self._request(self.last_month, self._month_end(self.last_month))
+        self.assertEqual(self._requests(), jane_request)
+        self.assertEqual(jane_request.date_end, self._month_end(self.month_before), "as she asked")
+        self.assertEqual(sam_request.date_end, self._month_end(self.last_month))
+        # Jane sees the superbills of the people filed under her.
+        mine = self.env["practice.superbill"].with_user(self.jane_user).search([])
+        self.assertIn(sam_request, mine)
+
     def test_a_request_is_no_document_until_issued(self):
         self._request(self.month_before, self._month_end(self.month_before))
         requested = self._requests()

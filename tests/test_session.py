@@ -1,4 +1,5 @@
 import importlib.util
+from ast import literal_eval
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -140,6 +141,46 @@ class TestSession(PracticeBillingCase):
         furniture.billing_cpt_code = "97535"
         session.billing_product_id = furniture
         self.assertEqual(session.billing_fee, 50.0)
+
+    @freeze_time("2026-11-27 12:00:00")
+    def test_a_series_whose_service_has_no_cpt_code_can_still_be_moved(self):
+        # Databases of 18.0.1.1.0 hold sessions of any service product, and a service can
+        # lose its code later. Moving such a weekly series (Odoo makes its events again
+        # from the first one) chooses no service: the clinician who moves it, who cannot
+        # give a service its code, must not be stopped.
+        first = self._create_session(
+            self.client_jane,
+            "2026-12-07 15:00:00",
+            recurrency=True,
+            rrule_type="weekly",
+            interval=1,
+            count=4,
+            end_type="count",
+            mon=True,
+        )
+        self.service_53.billing_cpt_code = False
+        first.with_user(self.clinician).write(
+            {
+                "recurrence_update": "all_events",
+                "start": datetime(2026, 12, 7, 17, 0),
+                "stop": datetime(2026, 12, 7, 17, 53),
+            }
+        )
+        series = first.recurrence_id.calendar_event_ids
+        self.assertEqual(len(series), 4)
+        self.assertEqual(series.billing_product_id, self.service_53)
+        self.assertEqual({event.start.hour for event in series}, {17})
+        # A new choice of that service is still refused, with a fix staff can follow (the
+        # Services list shows services with a code only).
+        with self.assertRaises(ValidationError) as caught:
+            self._create_session(self.client_jane, "2026-12-08 15:00:00")
+        services = self.env.ref("practice_billing.action_billing_services")
+        self.assertNotIn(
+            self.service_53.product_tmpl_id,
+            self.env["product.template"].search(literal_eval(services.domain)),
+        )
+        self.assertNotIn("Services", caught.exception.args[0])
+        self.assertIn("its product form", caught.exception.args[0])
 
     def test_clients_offered_are_people_not_companies_or_staff(self):
         company = self.env["res.partner"].create({"name": "Deco Addict", "is_company": True})

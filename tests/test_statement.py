@@ -1,5 +1,9 @@
 from datetime import date
 
+from freezegun import freeze_time
+
+from odoo import Command
+from odoo.exceptions import UserError
 from odoo.tests import tagged
 
 from .common import PracticeBillingCase
@@ -111,3 +115,30 @@ class TestStatements(PracticeBillingCase):
             (0.0, 10.0, 20.0, 40.0, 80.0),
         )
         self.assertEqual(statement.balance_end, 150.0)
+
+    def test_no_statement_is_dated_after_today(self):
+        # A statement says what the client owes on its date, and the next one starts the day
+        # after it: one dated ahead (Generate with a period ending next month) would state a
+        # balance that payments still to come make wrong, and the activity until its date
+        # would be on no statement (a payment of the 10th never listed).
+        self._create_session(self.client_jane, "2026-11-02 15:00:00")
+        self._cron("2026-12-01 06:00:00")
+        with freeze_time("2026-12-05 12:00:00"):
+            wizard = self.env["practice.billing.generate"].create(
+                {
+                    "date_until": "2026-12-31",
+                    "generate_invoices": False,
+                    "generate_statements": True,
+                    "partner_ids": [Command.set(self.client_jane.ids)],
+                }
+            )
+            with self.assertRaisesRegex(UserError, "after today"):
+                wizard.action_generate()
+            wizard.date_until = date(2026, 12, 5)
+            wizard.action_generate()
+        self._pay(self._invoices_of(self.client_jane), 100.0, "2026-12-10")
+        self._cron("2027-01-01 06:00:00")
+        january = self._statements().filtered(lambda s: s.date == date(2027, 1, 1))
+        self.assertEqual(january.date_start, date(2026, 12, 6))
+        self.assertEqual(january.amount_payments, 100.0, "the payment of the 10th is listed")
+        self.assertEqual(january.balance_end, 50.0)

@@ -1,6 +1,8 @@
 from datetime import date
 from unittest.mock import patch
 
+from freezegun import freeze_time
+
 from odoo import Command
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import tagged
@@ -131,9 +133,10 @@ class TestSuperbillGeneration(CompletePracticeCase):
         self.company.billing_npi = False
         self.clinician.billing_npi = False
         self.client_jane.billing_insurance_member_id = False
-        self.service_53.billing_cpt_code = False
         self._create_session(self.client_jane, "2026-11-02 15:00:00")
         self._create_session(self.client_jane, "2026-09-28 15:00:00")  # billed, not November
+        # A session needs a service with a CPT code; the service can lose it afterwards.
+        self.service_53.billing_cpt_code = False
         self._cron("2026-12-01 06:00:00")
         superbill = self._superbills().filtered(lambda s: s.date_start == date(2026, 11, 1))
         self.assertEqual(superbill.state, "draft")
@@ -337,7 +340,8 @@ class TestDocumentsOnDemand(CompletePracticeCase):
                 "partner_ids": [(6, 0, self.client_marcus.ids)],
             }
         )
-        action = wizard.action_generate()
+        with freeze_time("2026-12-05 17:00:00"):  # a statement is dated today at the latest
+            action = wizard.action_generate()
         run = self.env["practice.billing.run"].browse(action["res_id"])
         statement = run.statement_ids
         self.assertEqual(run.statement_count, 1)

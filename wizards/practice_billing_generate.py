@@ -4,6 +4,7 @@ from dateutil.relativedelta import relativedelta
 
 from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
+from odoo.tools import format_date
 
 from ..models.practice_billing_run_plan import RunPlan
 
@@ -30,8 +31,8 @@ class PracticeBillingGenerate(models.TransientModel):
         string="Period To",
         required=True,
         default=lambda self: self._default_date_until(),
-        help="Bill sessions up to the end of this day (practice time); superbills cover the "
-        "period, statements are dated this day.",
+        help="Bill sessions up to the end of this day (practice time), never a session that "
+        "has not started yet; superbills cover the period, statements are dated this day.",
     )
     invoice_date = fields.Date(required=True, default=fields.Date.context_today)
     partner_ids = fields.Many2many(
@@ -102,6 +103,17 @@ class PracticeBillingGenerate(models.TransientModel):
                 "Superbills carry clients' diagnoses: only a Billing Manager can make them. "
                 "Untick Superbills, or ask a Billing Manager."
             )
+        today = self.company_id._billing_local_date(fields.Datetime.now())
+        if self.generate_statements and self.date_until > today:
+            # The next statement starts the day after this one: dated ahead, it would state
+            # a balance later payments make wrong and leave their lines on no statement.
+            return self.env._(
+                "Statements are dated %(date)s, after today (%(today)s): a statement says "
+                "what the client owes on its date. Choose today at the latest as the end "
+                "of the period.",
+                date=format_date(self.env, self.date_until),
+                today=format_date(self.env, today),
+            )
         return None
 
     def _run_vals(self):
@@ -110,7 +122,7 @@ class PracticeBillingGenerate(models.TransientModel):
         vals = {
             "company_id": company.id,
             "trigger": "wizard",
-            "cutoff": company._billing_local_midnight(self.date_until + timedelta(days=1)),
+            "cutoff": self._invoice_cutoff(),
             "invoice_date": self.invoice_date,
             "partner_ids": [Command.set(self.partner_ids._origin.ids)],
             "make_invoices": self.generate_invoices,
@@ -121,6 +133,14 @@ class PracticeBillingGenerate(models.TransientModel):
         if self.generate_statements:
             vals["statement_date"] = self.date_until
         return vals
+
+    def _invoice_cutoff(self):
+        """Sessions that started before this moment are billed: the end of the period's last
+        day, or now when that is still to come. A session that has not happened has no
+        attendance yet and would be billed as attended, then locked against the no-show or
+        cancellation staff record when it comes (calendar.event._billing_fee_percent)."""
+        end_of_period = self.company_id._billing_local_midnight(self.date_until + timedelta(days=1))
+        return min(end_of_period, fields.Datetime.now())
 
     # ------------------------------------------------------------------ generate
     def action_generate(self):
