@@ -179,6 +179,12 @@ class CalendarEvent(models.Model):
     )
 
     # ------------------------------------------------------------------ computes
+    def _skip_send_mail_status_update(self):
+        """Override of `calendar`: a session never emails Odoo's invitation or cancellation
+        to its attendees: its title and invitation name the service (health information)
+        and reach the client outside the practice's own channels."""
+        return bool(self.billing_product_id) or super()._skip_send_mail_status_update()
+
     def _billing_client_candidates(self):
         """Attendees who can be the billed client: everyone but staff and the organizer."""
         self.ensure_one()

@@ -417,6 +417,19 @@ class TestSession(PracticeBillingCase):
 
 
 @tagged("-at_install", "post_install")
+class TestSessionInvitations(PracticeBillingCase):
+    def test_a_session_sends_no_calendar_invitation_other_meetings_do(self):
+        """Odoo's invitation and cancellation emails name the session's title and service
+        (health information): calendar's own switch for them is off for sessions."""
+        session = self._create_session(self.client_jane, "2030-01-07 15:00:00")
+        meeting = self.env["calendar.event"].create(
+            {"name": "Supervision", "start": "2030-01-08 15:00:00", "stop": "2030-01-08 16:00:00"}
+        )
+        self.assertTrue(session._skip_send_mail_status_update())
+        self.assertFalse(meeting._skip_send_mail_status_update())
+
+
+@tagged("-at_install", "post_install")
 class TestAttendanceMigration(PracticeBillingCase):
     """Databases of 18.0.1.1.0 held "Attended" on every session, the ones to come included."""
 
@@ -482,4 +495,5 @@ class TestSessionsUi(PracticeHttpCase):
         self.assertNotEqual(session.billing_product_id, furniture)
         self.assertEqual(session.billing_fee, 150.0)
         self.assertIn(client, session.partner_ids, "the client attends their session")
+
         self.assertEqual(session.billing_company_id, self.company)
