@@ -42,6 +42,8 @@ class TestConcurrentRuns(BaseCase):
                     "type": "service",
                     "list_price": 150.0,
                     "billing_cpt_code": "90837",
+                    # Committed: kept to its practice, out of every other practice's services.
+                    "company_id": company.id,
                 }
             )
             service.taxes_id = False

@@ -101,3 +101,12 @@ class TestGenerateSaysWhatItWillMake(PracticeBillingCase, MockEmail):
         with self.assertRaises(UserError):
             wizard.action_generate()
         self.assertFalse(self.env["practice.superbill"].search([]))
+
+    def test_clients_offered_are_the_practices(self):
+        """The Clients field offers the practice's clients, not every contact (Odoo's demo
+        customers, vendors), as Billing > Clients lists them."""
+        customer = self.env["res.partner"].create({"name": "Deco Addict", "is_company": True})
+        domain = self.env["practice.billing.generate"]._fields["partner_ids"].domain
+        offered = self.env["res.partner"].with_user(self.billing_manager).search(domain)
+        self.assertIn(self.client_ada, offered)
+        self.assertNotIn(customer, offered)

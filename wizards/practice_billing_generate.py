@@ -38,6 +38,8 @@ class PracticeBillingGenerate(models.TransientModel):
     partner_ids = fields.Many2many(
         "res.partner",
         string="Clients",
+        # The practice's clients (as Billing > Clients lists them), not every contact.
+        domain=[("billing_session_ids.billing_product_id", "!=", False)],
         help="Leave empty for every client concerned.",
     )
     generate_invoices = fields.Boolean(string="Invoices", default=True)
