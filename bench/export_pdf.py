@@ -12,6 +12,7 @@ this script, which times in one process, on the same N posted invoices:
 
 import argparse
 import time
+from datetime import datetime, timedelta
 
 from odoo import SUPERUSER_ID, Command, api
 from odoo.modules.registry import Registry
@@ -20,9 +21,30 @@ from odoo.tools import config
 
 def make_invoices(env, n):
     service = env["product.product"].create(
-        {"name": "Psychotherapy, 53 min", "type": "service", "list_price": 150.0, "taxes_id": []}
+        {
+            "name": "Psychotherapy, 53 min",
+            "type": "service",
+            "list_price": 150.0,
+            "taxes_id": [],
+            "billing_cpt_code": "90837",
+        }
     )
     clients = env["res.partner"].create([{"name": f"Client {i:04d}"} for i in range(n)])
+    # Billing Documents lists the practice's clients only: the client of a session.
+    start = datetime(2026, 1, 5, 15, 0)
+    env["calendar.event"].with_context(no_mail_to_attendees=True).create(
+        [
+            {
+                "name": client.name,
+                "start": start,
+                "stop": start + timedelta(minutes=53),
+                "partner_ids": [Command.set(client.ids)],
+                "billing_client_id": client.id,
+                "billing_product_id": service.id,
+            }
+            for client in clients
+        ]
+    )
     invoices = env["account.move"].create(
         [
             {
@@ -50,6 +72,7 @@ def run(db, n, report_url):
         documents = env["practice.billing.document"].search(
             [("res_model", "=", "account.move"), ("res_id", "in", invoices.ids)], order="name"
         )
+        assert len(documents) == n, f"{len(documents)} of {n} invoices listed in Billing Documents"
         started = time.perf_counter()
         merged = documents._get_merged_pdf()
         export_s = time.perf_counter() - started
