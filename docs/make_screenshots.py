@@ -58,6 +58,8 @@ SCREENS = [
         "file": "schedule.png",
         "who": "admin",
         "path": "/odoo/action-practice_billing.action_billing_schedule",
+        # the demo books its coming sessions in the days ahead: next week shows them
+        "click": ".o_calendar_button_next",
         "ready": ".o_calendar_view .fc-event",
     },
     {
@@ -207,14 +209,18 @@ class Chromium:
                 raise SystemExit(f"{url}: nothing matched {selector} within {timeout} s.")
             time.sleep(0.3)
 
-    def click_text(self, selector, url):
-        """Click the first element matching ``selector`` whose text is the given label
-        (written ``css:contains-text(Label)``, as CSS has no text selector)."""
-        css, label = selector.split(":contains-text(")
+    def click(self, selector, url):
+        """Click the first element matching ``selector``, or the first whose text is the
+        given label when written ``css:contains-text(Label)`` (CSS has no text selector)."""
+        css, _sep, label = selector.partition(":contains-text(")
         self.wait_for(css, url)
+        match = (
+            f".find(e => e.textContent.trim() === {json.dumps(label.rstrip(')'))})"
+            if label
+            else "[0]"
+        )
         found = self.evaluate(
-            f"(() => {{ const e = [...document.querySelectorAll({json.dumps(css)})]"
-            f".find(e => e.textContent.trim() === {json.dumps(label.rstrip(')'))});"
+            f"(() => {{ const e = [...document.querySelectorAll({json.dumps(css)})]{match};"
             " if (e) { e.click(); } return !!e; })()"
         )
         if not found:
@@ -225,7 +231,7 @@ class Chromium:
         self.call("Network.setCookie", name="session_id", value=cookie, url=url)
         self.call("Page.navigate", url=url)
         if screen.get("click"):
-            self.click_text(screen["click"], url)
+            self.click(screen["click"], url)
         self.wait_for(screen["ready"], url)
         time.sleep(1.0)  # let charts finish their animation
         # Toasts (a sticky "page is out of date" when the bus worker outlives a change of
