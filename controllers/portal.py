@@ -52,7 +52,7 @@ class PracticeBillingPortal(PortalAccount):
         values["billing_superbills_offered"] = self._billing_superbills_offered()
         if "invoice_sending_methods" not in values:
             return values
-        client = request.env.user.partner_id.sudo()
+        client = self._billing_own_client()
         labels = dict(client._fields["invoice_sending_method"]._description_selection(request.env))
         current = client.billing_delivery_method
         offered = [current] + [m for m in self.CLIENT_DELIVERY_METHODS if m != current]
@@ -77,14 +77,19 @@ class PracticeBillingPortal(PortalAccount):
         superbills on and the client needs them. Such a client sees the Superbills tile
         (and the request form behind it) before their first superbill.
 
-        The client's "needs superbills" is staff's field, read here under sudo for the
-        user's own client record only; it decides what the home page shows, not what
-        anybody may read (record rules do, on the pages the tile leads to)."""
+        It decides what the home page shows, not what anybody may read (record rules do,
+        on the pages the tile leads to)."""
         if not request.env["practice.superbill"].has_access("read"):
             return False
-        client = request.env.user.partner_id.sudo()
+        client = self._billing_own_client()
         practice = client.company_id or request.env.company
         return bool(practice.billing_auto_superbill and client.billing_needs_superbill)
+
+    def _billing_own_client(self):
+        """The logged-in user's own contact, to read staff's billing fields of it (delivery
+        method, "needs superbills") that a portal user may not read: never another record,
+        and what is read only shapes the user's own pages."""
+        return request.env.user.partner_id.sudo()
 
     def _billing_tz_name(self, document):
         """The time zone of ``document``'s practice, in which portal pages show its times:

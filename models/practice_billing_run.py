@@ -380,7 +380,7 @@ class PracticeBillingRun(models.Model):
         for batch in split_every(self.BATCH_SIZE, clients):
             self._bill_batch({client: sessions_by_client[client] for client in batch})
             remaining -= len(batch)
-            self._commit_progress(done=len(batch), remaining=remaining)
+            self._commit_batch(done=len(batch), remaining=remaining)
 
     def _superbill_clients(self):
         """The clients to consider for the run's superbills: those chosen, else everyone
@@ -410,7 +410,7 @@ class PracticeBillingRun(models.Model):
                     "superbill_count": self.superbill_count + len(made),
                 }
             )
-            self._commit_progress(done=len(batch), remaining=remaining)
+            self._commit_batch(done=len(batch), remaining=remaining)
 
     def _make_statements(self):
         """Statements of the day, client batch by client batch, after this run's invoices
@@ -427,7 +427,7 @@ class PracticeBillingRun(models.Model):
                     "statement_count": self.statement_count + len(made),
                 }
             )
-            self._commit_progress(done=len(batch), remaining=remaining)
+            self._commit_batch(done=len(batch), remaining=remaining)
 
     def _document_model(self, model):
         """``model`` as whoever makes the run's superbills and statements, in the run's
@@ -635,9 +635,11 @@ class PracticeBillingRun(models.Model):
         )
 
     # ------------------------------------------------------------------ commits
-    def _commit_progress(self, done, remaining):
+    def _commit_batch(self, done, remaining):
         """Count ``done`` more clients of the current step (``remaining`` to go), report the
-        run's progress and commit the batch, so a crash resumes without rebilling."""
+        run's progress (Odoo 18's ir.cron._notify_progress) and commit the batch, so a crash
+        resumes without rebilling. Named apart from Odoo 19's ir.cron._commit_progress,
+        which 18.0 does not have."""
         progress_done = self.progress_done + done
         self.write(
             {
