@@ -117,6 +117,41 @@ class ResCompany(models.Model):
         required=True,
         help="Place of service of new sessions (CMS place-of-service codes).",
     )
+    billing_invoice_grouping = fields.Selection(
+        [("family", "One invoice per responsible party"), ("client", "One invoice per client")],
+        string="Invoices for Families",
+        default="family",
+        required=True,
+        help="A responsible party who pays for several clients (a parent of two children) "
+        "gets one invoice per period covering all of them, or one invoice per client.",
+    )
+    # AutoPay (#13): the monthly invoice paid by the client's saved card.
+    billing_autopay_enabled = fields.Boolean(
+        string="AutoPay",
+        help="Charge enrolled clients' saved cards for their posted invoices.",
+    )
+    billing_autopay_notice_days = fields.Integer(
+        string="AutoPay Notice (days)",
+        default=3,
+        help="Clients are emailed this many days before their card is charged.",
+    )
+    billing_autopay_max_attempts = fields.Integer(
+        string="AutoPay Attempts",
+        default=3,
+        help="A declined charge is retried on the following days up to this many attempts; "
+        "then AutoPay pauses for the client.",
+    )
+    billing_autopay_terms = fields.Html(
+        string="AutoPay Authorization",
+        translate=True,
+        help="The text a client accepts when enrolling in AutoPay.",
+    )
+    billing_autopay_terms_version = fields.Integer(
+        string="AutoPay Authorization Version",
+        default=1,
+        readonly=True,
+        help="Raised each time the authorization text changes; consents record the version.",
+    )
     billing_last_cutoff = fields.Datetime(
         string="Last Billing Cutoff",
         readonly=True,

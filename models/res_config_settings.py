@@ -51,3 +51,16 @@ class ResConfigSettings(models.TransientModel):
     billing_practice_tz = fields.Selection(
         related="company_id.partner_id.tz", string="Practice Time Zone", readonly=False
     )
+    billing_invoice_grouping = fields.Selection(
+        related="company_id.billing_invoice_grouping", readonly=False
+    )
+    billing_autopay_enabled = fields.Boolean(
+        related="company_id.billing_autopay_enabled", readonly=False
+    )
+    billing_autopay_notice_days = fields.Integer(
+        related="company_id.billing_autopay_notice_days", readonly=False
+    )
+    billing_autopay_max_attempts = fields.Integer(
+        related="company_id.billing_autopay_max_attempts", readonly=False
+    )
+    billing_autopay_terms = fields.Html(related="company_id.billing_autopay_terms", readonly=False)

@@ -68,6 +68,23 @@ class ResPartner(models.Model):
         default="self",
         groups=BILLING_STAFF,
     )
+    # Who pays (#14): a parent for a child, one partner for a couple. Empty: the client pays.
+    billing_responsible_id = fields.Many2one(
+        "res.partner",
+        string="Responsible Party",
+        index="btree_not_null",
+        domain="[('id', '!=', id)]",
+        help="Who pays for this client's sessions and receives their invoices, statements "
+        "and reminders (a parent of a minor, a spouse). Empty: the client pays.",
+        groups=STAFF,
+    )
+    billing_dependent_ids = fields.One2many(
+        "res.partner",
+        "billing_responsible_id",
+        string="Pays For",
+        help="The clients whose sessions this contact pays for.",
+        groups=STAFF,
+    )
     # Health information: billing managers only (the model's access rights say so too).
     billing_diagnosis_ids = fields.One2many(
         "practice.client.diagnosis",
