@@ -62,6 +62,14 @@ class ResPartner(models.Model):
     billing_insurance_payer = fields.Char(string="Insurance Company", groups=BILLING_STAFF)
     billing_insurance_member_id = fields.Char(string="Member ID", groups=BILLING_STAFF)
     billing_insurance_group_number = fields.Char(string="Group Number", groups=BILLING_STAFF)
+    # The policy holder printed on superbills; empty: the responsible party, else the client.
+    billing_subscriber_id = fields.Many2one(
+        "res.partner",
+        string="Policy Holder",
+        help="Who holds the insurance policy (the subscriber). Empty: the responsible party "
+        "if the client has one, else the client.",
+        groups=BILLING_STAFF,
+    )
     billing_insured_relationship = fields.Selection(
         [("self", "Self"), ("spouse", "Spouse"), ("child", "Child"), ("other", "Other")],
         string="Relationship to Insured",
