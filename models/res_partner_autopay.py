@@ -253,11 +253,12 @@ class ResPartner(models.Model):
                 "billing_autopay_pause_reason": False,
             }
         )
+        # The chatter is every employee's: it names no card (the AutoPay tab does, for
+        # billing staff).
         client.message_post(
             body=Markup("<p>%s</p>")
             % self.env._(
-                "Enrolled in AutoPay with %(card)s (authorization version %(version)s, %(how)s).",
-                card=card.display_name,
+                "Enrolled in AutoPay (authorization version %(version)s, %(how)s).",
                 version=consent.terms_version,
                 how=dict(consent._fields["source"]._description_selection(self.env))[source],
             )

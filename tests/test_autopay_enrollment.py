@@ -184,6 +184,16 @@ class TestAutopayPortal(AutopayFixtures, PracticeHttpCase):
         self.assertIn("Riverside Therapy", consent.terms)
         self.assertEqual(jane._billing_autopay_active(), jane)
 
+    def test_client_enrolls_in_the_browser(self):
+        """The same, in Chromium: Odoo's payment form and the demo provider's inline form
+        really run (the status page, its polling, the landing back)."""
+        self.start_tour("/my", "practice_billing_autopay_enroll_tour", login="jane_portal")
+        jane = self.jane.sudo()
+        self.assertTrue(jane.billing_autopay)
+        self.assertEqual(jane.billing_autopay_token_id.payment_details, "4242")
+        self.assertEqual(jane.billing_autopay_limit, 300.0)
+        self.assertEqual(jane.billing_autopay_consent_id.source, "portal")
+
     def test_the_authorization_must_be_ticked_and_current(self):
         card = self._saved_card(self.jane, self.provider)
         self.authenticate("jane_portal", "jane_portal")
@@ -364,7 +374,9 @@ class TestAutopayStaff(AutopayFixtures, PracticeBillingCase):
             (consent.attachment_id.res_model, consent.attachment_id.res_id),
             ("practice.autopay.consent", consent.id),
         )
-        self.assertIn("Enrolled in AutoPay with 4242", jane.message_ids[0].body)
+        note = jane.message_ids[0].body
+        self.assertIn("Enrolled in AutoPay (authorization version 1, Staff, with a signed", note)
+        self.assertNotIn("4242", note, "the chatter is every employee's: no card named")
         # Billing users see the consent and its signed form.
         self.assertEqual(jane.with_user(self.billing_user).billing_autopay_consent_ids, consent)
         self.assertTrue(consent.attachment_id.with_user(self.billing_user).datas)
