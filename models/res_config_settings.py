@@ -64,3 +64,6 @@ class ResConfigSettings(models.TransientModel):
         related="company_id.billing_autopay_max_attempts", readonly=False
     )
     billing_autopay_terms = fields.Html(related="company_id.billing_autopay_terms", readonly=False)
+    billing_autopay_terms_version = fields.Integer(
+        related="company_id.billing_autopay_terms_version"
+    )
