@@ -126,6 +126,10 @@ class PracticeBillingPortal(PortalAccount):
             sortby = "date"
         order = sortings[sortby]["order"]
         total = self._billing_count(model_name, domain)
+        if total and self._billing_lists_others(model_name, domain):
+            # A payer's list is grouped by client (see _billing_client_groups): a client's
+            # documents stay together from one page to the next.
+            order = f"partner_id, {order}"
         values.update(
             {
                 kind: lambda offset: (
@@ -148,13 +152,54 @@ class PracticeBillingPortal(PortalAccount):
         )
         return values
 
+    def _billing_lists_others(self, model_name, domain):
+        """Whether the user's documents matching ``domain`` include those of another
+        client (one they pay for: record rules keep the list to those)."""
+        others = expression.AND([domain, [("partner_id", "!=", request.env.user.partner_id.id)]])
+        return bool(request.env[model_name].search_count(others, limit=1))
+
+    def _billing_client_groups(self, *documents):
+        """``documents`` (recordsets of one model the user may read) split by client, for
+        a payer's lists: ``[(client name, [part of each recordset])]``, the user's own first,
+        then the clients they pay for by name, each part in its recordset's order. One group
+        without a name when all are the user's own (a client who pays for nobody else).
+
+        The names are read with sudo: a portal user may not read the contact of a client
+        they pay for (Odoo shares contacts within a commercial partner), and the records
+        they name were read under the user's record rules."""
+        me = request.env.user.partner_id
+        clients = request.env["res.partner"].union(*(docs.partner_id for docs in documents))
+        if not clients - me:
+            return [(None, list(documents))]
+        ordered = clients.sudo().sorted(lambda client: (client != me, client.name or ""))
+        return [
+            (
+                client.name,
+                [docs.filtered(lambda d, c=client: d.partner_id == c) for docs in documents],
+            )
+            for client in ordered
+        ]
+
+    def _billing_client_name(self, document):
+        """The name of ``document``'s client, for a page the user was allowed to open
+        (_document_check_access): None when it is the user's own."""
+        client = document.partner_id
+        return None if client == request.env.user.partner_id else client.sudo().name
+
     def _billing_render_list(self, kind, values, **extra_values):
         """Render a list page from its values: the page of documents the pager points at,
         which become the previous/next history of their own pages."""
         pager = portal_pager(**values["pager"])
         documents = values[kind](pager["offset"])
         request.session[f"my_{kind}_history"] = documents.ids[:100]
-        values.update({kind: documents, "pager": pager, **extra_values})
+        values.update(
+            {
+                kind: documents,
+                "pager": pager,
+                "billing_client_groups": self._billing_client_groups,
+                **extra_values,
+            }
+        )
         return request.render(f"practice_billing.portal_my_{kind}", values)
 
     def _billing_page_view_values(self, document, access_token, values, history, **kwargs):
@@ -222,7 +267,11 @@ class PracticeBillingPortal(PortalAccount):
         ``access_token`` and ``kwargs`` are ignored: a superbill opens for its logged-in
         client only, so no token, and no signed chatter link's ``pid``/``hash``, reaches
         the page. An override may add values."""
-        values = {"superbill": superbill, "page_name": "superbill"}
+        values = {
+            "superbill": superbill,
+            "page_name": "superbill",
+            "billing_client_name": self._billing_client_name(superbill),
+        }
         return self._billing_page_view_values(superbill, None, values, "my_superbills_history")
 
     @http.route(
@@ -319,7 +368,11 @@ class PracticeBillingPortal(PortalAccount):
     def _statement_get_page_view_values(self, statement, access_token, **kwargs):
         """The values of a statement's page, with previous/next from the list's history
         (Odoo's: the neighbours' links carry their token, as invoices' do)."""
-        values = {"statement": statement, "page_name": "statement"}
+        values = {
+            "statement": statement,
+            "page_name": "statement",
+            "billing_client_name": self._billing_client_name(statement),
+        }
         return self._billing_page_view_values(
             statement, access_token, values, "my_statements_history", **kwargs
         )

@@ -533,6 +533,8 @@ class PracticeSuperbill(models.Model):
         """The diagnoses printed on the superbill, lettered A, B, … in order of first use."""
         self.ensure_one()
         ordered = self.env["practice.client.diagnosis"].sudo()
-        for line in self.line_ids.sorted("date"):
+        # Read for a report the requesting user may print (ir.actions.report checked it):
+        # a client's lines hide their diagnoses from the client's own rights.
+        for line in self.sudo().line_ids.sorted("date"):
             ordered |= line.diagnosis_ids
         return OrderedDict(zip(ascii_uppercase, ordered, strict=False))
