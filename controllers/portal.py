@@ -253,7 +253,18 @@ class PracticeBillingPortal(PortalAccount):
             else Superbill
         )
         values["billing_tz_name"] = self._billing_tz_name
+        values["superbill_request_clients"] = self._billing_superbill_request_clients()
         return values
+
+    def _billing_superbill_request_clients(self):
+        """Whom the logged-in user may ask a superbill for: themselves, then the clients they
+        are the responsible party of (a parent for a child without a login), by name.
+
+        Read with sudo from the user's own contact (who pays for whom is staff's data), as
+        _billing_own_client: never another contact's list, and only the names of these
+        clients reach the user's page."""
+        me = self._billing_own_client()
+        return me | me.billing_dependent_ids.sorted(lambda client: client.name or "")
 
     def _render_my_superbills(self, page, sortby, **extra_values):
         """The superbills list page; ``extra_values`` go to the template (the request
@@ -307,19 +318,22 @@ class PracticeBillingPortal(PortalAccount):
     @http.route(
         ["/my/superbills/request"], type="http", auth="user", methods=["POST"], website=True
     )
-    def portal_request_superbill(self, date_from=None, date_to=None, **kw):
-        """The client asks for a superbill of a period; staff check and issue it.
+    def portal_request_superbill(self, date_from=None, date_to=None, client_id=None, **kw):
+        """The client asks for a superbill of a period; staff check and issue it. A payer
+        may ask for one of a client they pay for (``client_id``, chosen in the form).
 
         A request the practice cannot take shows the page again with the reason (never
         text taken from the address, which anyone could write into a link)."""
         Superbill = request.env["practice.superbill"]
         if not Superbill.has_access("read"):
             return request.not_found()
-        # Always for the requesting user's own client record (the person, not the
-        # household account they may be filed under: a superbill is one person's, see the
-        # portal rule): making the draft and the staff to-do is the practice's work, hence
-        # sudo.
-        client = request.env.user.partner_id
+        # For the requesting user's own client record (the person, not the household
+        # account they may be filed under: a superbill is one person's, see the portal
+        # rule), or one of the clients they pay for, never anybody else: making the draft
+        # and the staff to-do is the practice's work, hence sudo.
+        client = self._billing_requested_client(client_id)
+        if not client:
+            return request.not_found()
         try:
             with request.env.cr.savepoint():
                 Superbill.sudo()._request_from_portal(client, date_from, date_to)
@@ -337,8 +351,21 @@ class PracticeBillingPortal(PortalAccount):
             1,
             None,
             request_error=message,
-            request_dates={"date_from": date_from, "date_to": date_to},
+            request_dates={"date_from": date_from, "date_to": date_to, "client_id": client.id},
         )
+
+    def _billing_requested_client(self, client_id):
+        """The client a superbill request is for: the user's own contact without
+        ``client_id``, else that client if the user may ask for them
+        (_billing_superbill_request_clients); an empty record otherwise."""
+        clients = self._billing_superbill_request_clients()
+        if not client_id:
+            return clients[:1]
+        try:
+            chosen = int(client_id)
+        except (TypeError, ValueError):
+            return clients.browse()
+        return clients.filtered(lambda client: client.id == chosen)
 
     # ------------------------------------------------------------------ statements
     def _prepare_statements_domain(self):

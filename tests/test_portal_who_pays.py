@@ -1,4 +1,5 @@
 from datetime import date, datetime, timedelta
+from urllib.parse import urlparse
 
 from lxml import html
 
@@ -305,6 +306,47 @@ class TestPortalWhoPays(PracticeHttpCase):
             page = html.fromstring(self.url_open(url).text)
             self.assertFalse(page.xpath("//tr[contains(@class, 'o_pb_client_group')]"), url)
             self.assertNotIn("Ava Rivera", self.url_open(url).text, url)
+
+    def _request_superbill(self, client, first, last):
+        page = html.fromstring(self.url_open("/my/superbills").text)
+        [csrf] = page.xpath("//input[@name='csrf_token']/@value")
+        data = {"date_from": str(first), "date_to": str(last), "csrf_token": csrf}
+        return self.url_open("/my/superbills/request", data={**data, "client_id": client.id})
+
+    def _request_choices(self):
+        page = html.fromstring(self.url_open("/my/superbills").text)
+        return [option.text for option in page.xpath("//select[@name='client_id']/option")]
+
+    def test_a_payer_asks_for_a_superbill_of_a_client_they_pay_for(self):
+        last = self.period[0] - timedelta(days=1)
+        first = last.replace(day=1)
+        session = self._create_session(
+            self.ava,
+            datetime.combine(first.replace(day=6), datetime.min.time()).replace(hour=15),
+            billing_company_id=self.company.id,
+        )
+        self._invoice(self.pat, session)
+        Superbill = self.env["practice.superbill"]
+        self.authenticate("pat", "pat")
+        self.assertEqual(self._request_choices(), ["Pat Rivera", "Ava Rivera", "Teo Rivera"])
+        response = self._request_superbill(self.ava, first, last)
+        self.assertEqual(urlparse(response.url).path, "/my/superbills")
+        requested = Superbill.search([("partner_id", "=", self.ava.id), ("state", "=", "draft")])
+        self.assertTrue(requested.requested_by_client)
+        self.assertEqual(requested.line_ids.session_id, session, "Ava's, as Pat asked")
+        listing = html.fromstring(response.text)
+        [ava_group] = listing.xpath("//tbody[tr/th[normalize-space()='Ava Rivera']]")
+        self.assertIn(requested.name, ava_group.text_content(), "Requested, under Ava")
+        # Never for a client Pat does not pay for: his father, or anybody by their id.
+        for other in (self.hal, self.cam):
+            response = self._request_superbill(other, first, last)
+            self.assertEqual(response.status_code, 404, other.name)
+        others = Superbill.search([("partner_id", "in", (self.hal | self.cam).ids)])
+        self.assertFalse(others.filtered(lambda superbill: superbill.state == "draft"))
+        # Teo pays for nobody: no choice, and he may not ask for his sister.
+        self.authenticate("teo", "teo")
+        self.assertEqual(self._request_choices(), [])
+        self.assertEqual(self._request_superbill(self.ava, first, last).status_code, 404)
 
     def test_the_invoices_messages_and_files_follow_the_invoice(self):
         """A file posted on the invoice (its PDF, as sent) reaches a portal user through the
