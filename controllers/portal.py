@@ -126,6 +126,10 @@ class PracticeBillingPortal(PortalAccount):
             sortby = "date"
         order = sortings[sortby]["order"]
         total = self._billing_count(model_name, domain)
+        if total and self._billing_lists_others(model_name, domain):
+            # A payer's list is grouped by client (see _billing_client_groups): a client's
+            # documents stay together from one page to the next.
+            order = f"partner_id, {order}"
         values.update(
             {
                 kind: lambda offset: (
@@ -148,13 +152,54 @@ class PracticeBillingPortal(PortalAccount):
         )
         return values
 
+    def _billing_lists_others(self, model_name, domain):
+        """Whether the user's documents matching ``domain`` include those of another
+        client (one they pay for: record rules keep the list to those)."""
+        others = expression.AND([domain, [("partner_id", "!=", request.env.user.partner_id.id)]])
+        return bool(request.env[model_name].search_count(others, limit=1))
+
+    def _billing_client_groups(self, *documents):
+        """``documents`` (recordsets of one model the user may read) split by client, for
+        a payer's lists: ``[(client name, [part of each recordset])]``, the user's own first,
+        then the clients they pay for by name, each part in its recordset's order. One group
+        without a name when all are the user's own (a client who pays for nobody else).
+
+        The names are read with sudo: a portal user may not read the contact of a client
+        they pay for (Odoo shares contacts within a commercial partner), and the records
+        they name were read under the user's record rules."""
+        me = request.env.user.partner_id
+        clients = request.env["res.partner"].union(*(docs.partner_id for docs in documents))
+        if not clients - me:
+            return [(None, list(documents))]
+        ordered = clients.sudo().sorted(lambda client: (client != me, client.name or ""))
+        return [
+            (
+                client.name,
+                [docs.filtered(lambda d, c=client: d.partner_id == c) for docs in documents],
+            )
+            for client in ordered
+        ]
+
+    def _billing_client_name(self, document):
+        """The name of ``document``'s client, for a page the user was allowed to open
+        (_document_check_access): None when it is the user's own."""
+        client = document.partner_id
+        return None if client == request.env.user.partner_id else client.sudo().name
+
     def _billing_render_list(self, kind, values, **extra_values):
         """Render a list page from its values: the page of documents the pager points at,
         which become the previous/next history of their own pages."""
         pager = portal_pager(**values["pager"])
         documents = values[kind](pager["offset"])
         request.session[f"my_{kind}_history"] = documents.ids[:100]
-        values.update({kind: documents, "pager": pager, **extra_values})
+        values.update(
+            {
+                kind: documents,
+                "pager": pager,
+                "billing_client_groups": self._billing_client_groups,
+                **extra_values,
+            }
+        )
         return request.render(f"practice_billing.portal_my_{kind}", values)
 
     def _billing_page_view_values(self, document, access_token, values, history, **kwargs):
@@ -208,7 +253,18 @@ class PracticeBillingPortal(PortalAccount):
             else Superbill
         )
         values["billing_tz_name"] = self._billing_tz_name
+        values["superbill_request_clients"] = self._billing_superbill_request_clients()
         return values
+
+    def _billing_superbill_request_clients(self):
+        """Whom the logged-in user may ask a superbill for: themselves, then the clients they
+        are the responsible party of (a parent for a child without a login), by name.
+
+        Read with sudo from the user's own contact (who pays for whom is staff's data), as
+        _billing_own_client: never another contact's list, and only the names of these
+        clients reach the user's page."""
+        me = self._billing_own_client()
+        return me | me.billing_dependent_ids.sorted(lambda client: client.name or "")
 
     def _render_my_superbills(self, page, sortby, **extra_values):
         """The superbills list page; ``extra_values`` go to the template (the request
@@ -222,7 +278,11 @@ class PracticeBillingPortal(PortalAccount):
         ``access_token`` and ``kwargs`` are ignored: a superbill opens for its logged-in
         client only, so no token, and no signed chatter link's ``pid``/``hash``, reaches
         the page. An override may add values."""
-        values = {"superbill": superbill, "page_name": "superbill"}
+        values = {
+            "superbill": superbill,
+            "page_name": "superbill",
+            "billing_client_name": self._billing_client_name(superbill),
+        }
         return self._billing_page_view_values(superbill, None, values, "my_superbills_history")
 
     @http.route(
@@ -258,19 +318,22 @@ class PracticeBillingPortal(PortalAccount):
     @http.route(
         ["/my/superbills/request"], type="http", auth="user", methods=["POST"], website=True
     )
-    def portal_request_superbill(self, date_from=None, date_to=None, **kw):
-        """The client asks for a superbill of a period; staff check and issue it.
+    def portal_request_superbill(self, date_from=None, date_to=None, client_id=None, **kw):
+        """The client asks for a superbill of a period; staff check and issue it. A payer
+        may ask for one of a client they pay for (``client_id``, chosen in the form).
 
         A request the practice cannot take shows the page again with the reason (never
         text taken from the address, which anyone could write into a link)."""
         Superbill = request.env["practice.superbill"]
         if not Superbill.has_access("read"):
             return request.not_found()
-        # Always for the requesting user's own client record (the person, not the
-        # household account they may be filed under: a superbill is one person's, see the
-        # portal rule): making the draft and the staff to-do is the practice's work, hence
-        # sudo.
-        client = request.env.user.partner_id
+        # For the requesting user's own client record (the person, not the household
+        # account they may be filed under: a superbill is one person's, see the portal
+        # rule), or one of the clients they pay for, never anybody else: making the draft
+        # and the staff to-do is the practice's work, hence sudo.
+        client = self._billing_requested_client(client_id)
+        if not client:
+            return request.not_found()
         try:
             with request.env.cr.savepoint():
                 Superbill.sudo()._request_from_portal(client, date_from, date_to)
@@ -288,8 +351,21 @@ class PracticeBillingPortal(PortalAccount):
             1,
             None,
             request_error=message,
-            request_dates={"date_from": date_from, "date_to": date_to},
+            request_dates={"date_from": date_from, "date_to": date_to, "client_id": client.id},
         )
+
+    def _billing_requested_client(self, client_id):
+        """The client a superbill request is for: the user's own contact without
+        ``client_id``, else that client if the user may ask for them
+        (_billing_superbill_request_clients); an empty record otherwise."""
+        clients = self._billing_superbill_request_clients()
+        if not client_id:
+            return clients[:1]
+        try:
+            chosen = int(client_id)
+        except (TypeError, ValueError):
+            return clients.browse()
+        return clients.filtered(lambda client: client.id == chosen)
 
     # ------------------------------------------------------------------ statements
     def _prepare_statements_domain(self):
@@ -319,7 +395,11 @@ class PracticeBillingPortal(PortalAccount):
     def _statement_get_page_view_values(self, statement, access_token, **kwargs):
         """The values of a statement's page, with previous/next from the list's history
         (Odoo's: the neighbours' links carry their token, as invoices' do)."""
-        values = {"statement": statement, "page_name": "statement"}
+        values = {
+            "statement": statement,
+            "page_name": "statement",
+            "billing_client_name": self._billing_client_name(statement),
+        }
         return self._billing_page_view_values(
             statement, access_token, values, "my_statements_history", **kwargs
         )

@@ -12,6 +12,7 @@ from . import practice_billing_delivery_mixin
 from . import practice_client_document
 from . import account_move
 from . import account_move_autopay
+from . import account_move_portal
 from . import account_move_send
 from . import practice_billing_run
 from . import practice_billing_run_failure

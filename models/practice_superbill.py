@@ -58,6 +58,28 @@ class PracticeSuperbill(models.Model):
         copy=False,
         help="The client asked for this superbill in the client portal.",
     )
+    # The insured (CMS-1500 boxes 4 and 6), read from the client at each check before
+    # issue, like the lines: an issued superbill keeps what it printed.
+    subscriber_id = fields.Many2one(
+        "res.partner",
+        string="Policy Holder",
+        readonly=True,
+        copy=False,
+        help="The insured printed on the superbill: the client's policy holder, else their "
+        "responsible party (who pays), else the client. Read from the client's Billing tab "
+        "when the superbill is checked before issue.",
+    )
+    subscriber_relationship = fields.Selection(
+        selection="_selection_subscriber_relationship",
+        string="Relationship to Insured",
+        readonly=True,
+        copy=False,
+        help="The client's relationship to the policy holder, as printed: Self when the client "
+        "holds the policy; otherwise the relationship recorded on the client (Spouse, Child "
+        "or Other). A superbill whose policy holder is someone else while Self is recorded "
+        "waits in draft until staff record the right relationship: an insurer rejects a "
+        "claim whose relationship does not match its policy.",
+    )
 
     _sql_constraints = [
         (
@@ -81,6 +103,10 @@ class PracticeSuperbill(models.Model):
         self.env.cr.execute(
             "UPDATE practice_superbill SET access_token = NULL WHERE access_token IS NOT NULL"
         )
+
+    @api.model
+    def _selection_subscriber_relationship(self):
+        return self.env["res.partner"]._fields["billing_insured_relationship"].selection
 
     @api.depends("line_ids.charge", "line_ids.amount_paid")
     def _compute_amounts(self):
@@ -443,7 +469,9 @@ class PracticeSuperbill(models.Model):
 
         A draft is checked against the data as it is now: its lines are read again from
         their sessions and the client's diagnoses (staff may have completed them)."""
-        self.filtered(lambda s: s.state == "draft").line_ids._refresh_from_sessions()
+        drafts = self.filtered(lambda s: s.state == "draft")
+        drafts.line_ids._refresh_from_sessions()
+        drafts._refresh_subscriber()
         for superbill in self:
             missing = superbill._missing_information()
             if missing:
@@ -459,6 +487,48 @@ class PracticeSuperbill(models.Model):
                         ),
                     }
                 )
+
+    def _refresh_subscriber(self):
+        """Read the policy holder and the client's relationship to them from the client as
+        recorded now (see subscriber_id, subscriber_relationship)."""
+        for superbill in self:
+            client = superbill.partner_id.sudo()
+            subscriber = self._subscriber_of(client)
+            superbill.write(
+                {
+                    "subscriber_id": subscriber.id,
+                    "subscriber_relationship": (
+                        "self" if subscriber == client else client.billing_insured_relationship
+                    ),
+                }
+            )
+
+    @api.model
+    def _subscriber_of(self, client):
+        """The policy holder of ``client`` (read with sudo by the caller): the one recorded,
+        else the responsible party (who pays), else the client."""
+        return client.billing_subscriber_id or client.billing_responsible_id or client
+
+    def _missing_subscriber_information(self, client):
+        """What is wrong with the insured of this superbill, one sentence or none: a client
+        whose policy holder is someone else is not "Self", and one recorded as a spouse,
+        child or other of the insured needs the insured recorded."""
+        holder, relationship = self.subscriber_id, client.billing_insured_relationship
+        if holder and holder != client and relationship in ("self", False):
+            return self.env._(
+                "%(client)s's relationship to the policy holder %(holder)s (Spouse, Child or "
+                "Other, on the client's Billing tab; Self is recorded).",
+                client=client.name,
+                holder=holder.name,
+            )
+        if holder == client and relationship not in ("self", False):
+            return self.env._(
+                "The policy holder of %(client)s, who is recorded as not insured themselves "
+                "(their relationship to the insured is not Self): record the policy holder or "
+                "the responsible party, or choose Self.",
+                client=client.name,
+            )
+        return None
 
     def _missing_information(self):
         """Everything an insurer needs that is not recorded, one sentence each."""
@@ -478,6 +548,8 @@ class PracticeSuperbill(models.Model):
             missing.append(self.env._("%(client)s's insurance company.", client=client.name))
         if not client.billing_insurance_member_id:
             missing.append(self.env._("%(client)s's insurance member ID.", client=client.name))
+        if subscriber_problem := self._missing_subscriber_information(client):
+            missing.append(subscriber_problem)
         for line in self.line_ids:
             if not line.cpt_code:
                 missing.append(
@@ -533,6 +605,8 @@ class PracticeSuperbill(models.Model):
         """The diagnoses printed on the superbill, lettered A, B, … in order of first use."""
         self.ensure_one()
         ordered = self.env["practice.client.diagnosis"].sudo()
-        for line in self.line_ids.sorted("date"):
+        # Read for a report the requesting user may print (ir.actions.report checked it):
+        # a client's lines hide their diagnoses from the client's own rights.
+        for line in self.sudo().line_ids.sorted("date"):
             ordered |= line.diagnosis_ids
         return OrderedDict(zip(ascii_uppercase, ordered, strict=False))

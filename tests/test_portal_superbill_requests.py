@@ -309,8 +309,8 @@ class TestPortalSuperbillRequests(PortalClientCase):
         # Sam, a client filed under his mother Jane (a session's client may be "a child
         # filed under a parent"), has his own portal login. Jane is his commercial partner:
         # Odoo's child_of rule on it opened her superbills (her diagnoses, date of birth and
-        # member ID) to him. A superbill is one person's: Sam's own, and Jane still sees those
-        # of the people filed under her (a parent the child's).
+        # member ID) to him. A superbill is one person's: Sam's own, and Jane's only those of
+        # the clients she pays for (being filed under her is not enough).
         sam_user = new_test_user(
             self.env,
             login="sam_portal",
@@ -358,9 +358,11 @@ class TestPortalSuperbillRequests(PortalClientCase):
         self.assertEqual(self._requests(), jane_request)
         self.assertEqual(jane_request.date_end, self._month_end(self.month_before), "as she asked")
         self.assertEqual(sam_request.date_end, self._month_end(self.last_month))
-        # Jane sees the superbills of the people filed under her.
-        mine = self.env["practice.superbill"].with_user(self.jane_user).search([])
-        self.assertIn(sam_request, mine)
+        # Jane sees Sam's superbills once she is the one who pays for him, not before.
+        Jane = self.env["practice.superbill"].with_user(self.jane_user)
+        self.assertNotIn(sam_request, Jane.search([]))
+        sam.billing_responsible_id = self.jane
+        self.assertIn(sam_request, Jane.search([]))
 
     def test_a_request_is_no_document_until_issued(self):
         self._request(self.month_before, self._month_end(self.month_before))
