@@ -3,16 +3,15 @@ from datetime import timedelta
 from odoo import api, fields, models
 from odoo.tools import SQL
 
-# Entries whose partner is a client of their company's practice: named as the client of one
-# of its sessions, an event with a service (res.partner._billing_clients). The company may
-# invoice other customers too (another business, Odoo's demo companies): the practice's
+from .res_partner import billing_party_sql
+
+# Entries whose partner is a billing party of their company's practice: a client named on one
+# of its sessions, or who is invoiced for them (res.partner.billing_party_sql). The company
+# may invoice other customers too (another business, Odoo's demo companies): the practice's
 # billing screens leave them out.
 CLIENT_ENTRIES = SQL(
-    """(SELECT m.id FROM account_move m
-         WHERE EXISTS (SELECT 1 FROM calendar_event e
-                        WHERE e.billing_client_id = m.partner_id
-                          AND e.billing_product_id IS NOT NULL
-                          AND e.billing_company_id = m.company_id))"""
+    "(SELECT m.id FROM account_move m WHERE %s)",
+    SQL(billing_party_sql("m.partner_id", "m.company_id")),
 )
 
 
@@ -36,7 +35,7 @@ class AccountMove(models.Model):
         compute="_compute_billing_is_client_document",
         search="_search_billing_is_client_document",
         help="The partner is a client of the practice that issued it (named on one of its "
-        "sessions), not another customer of the company.",
+        "sessions) or pays for its sessions, not another customer of the company.",
     )
 
     # ------------------------------------------------------------------ clients
@@ -54,6 +53,8 @@ class AccountMove(models.Model):
         self.env["calendar.event"].flush_model(
             ["billing_client_id", "billing_company_id", "billing_product_id"]
         )
+        self.env["account.move.line"].flush_model(["billing_session_id", "move_id"])
+        self.flush_model(["partner_id", "company_id"])
         positive = (operator == "=") == value
         return [("id", "in" if positive else "not in", CLIENT_ENTRIES)]
 
@@ -142,7 +143,8 @@ class AccountMove(models.Model):
     # ------------------------------------------------------------------ reminders
     @api.model
     def _cron_billing_past_due_reminders(self):
-        """Daily: remind each client with invoices past due, at most weekly, never forever."""
+        """Daily: remind each payer with invoices past due (the invoices' partner: a parent
+        for a child's sessions), at most weekly, never forever."""
         for company in (
             self.env["res.company"].sudo().search([("billing_past_due_reminder", "=", True)])
         ):
@@ -153,10 +155,10 @@ class AccountMove(models.Model):
 
     @api.model
     def _billing_past_due_invoices(self, company, today):
-        """Posted invoices of the practice's clients (never another customer of the
-        company) owed more than its past-due days ago."""
+        """Posted invoices of the practice's clients and those who pay for them (never
+        another customer of the company) owed more than its past-due days ago."""
         due_before = today - timedelta(days=company.billing_past_due_days)
-        clients = self.env["res.partner"]._billing_clients(company)
+        clients = self.env["res.partner"]._billing_parties(company)
         return self.search(
             [
                 ("company_id", "=", company.id),

@@ -443,8 +443,18 @@ class CalendarEvent(models.Model):
         company = self.billing_company_id or self.env.company
         return company._billing_format_datetime(self.start, lang_code)
 
-    def _billing_invoice_line_name(self):
-        """What the client reads on the invoice line for this session."""
+    def _billing_invoice_line_name(self, with_client=False):
+        """What the payer reads on the invoice line for this session; ``with_client`` adds
+        the client's name, for an invoice that bills others' sessions too ("2026-11-02 —
+        Psychotherapy, 53 min — Emma Doe")."""
+        self.ensure_one()
+        name = self._billing_session_line_name()
+        if with_client:
+            return f"{name} — {self.billing_client_id.name}"
+        return name
+
+    def _billing_session_line_name(self):
+        """The session on an invoice line: its day and service (and a missed-session fee)."""
         self.ensure_one()
         company = self.billing_company_id or self.env.company
         day = company._billing_local_date(self.start)

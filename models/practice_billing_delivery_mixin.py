@@ -47,21 +47,28 @@ class PracticeBillingDeliveryMixin(models.AbstractModel):
             else:
                 documents._billing_deliver_by_odoo(method)
 
+    def _billing_recipient(self):
+        """Who receives this document (its email, its portal notice, the method it goes
+        by): its partner. Override per document: a superbill stays its patient's but goes
+        to whoever pays for them (the responsible party)."""
+        self.ensure_one()
+        return self.partner_id
+
     def _billing_delivery_method(self):
-        """How this document goes to its client: the client's method in the document's
-        practice; email and portal need an email address, else manual (see
+        """How this document goes to its recipient: the recipient's method in the
+        document's practice; email and portal need an email address, else manual (see
         _billing_deliver_manual, which asks staff for the address)."""
         self.ensure_one()
         if self._billing_needs_email():
             return "manual"
-        return self.partner_id.with_company(self.company_id).billing_delivery_method
+        return self._billing_recipient().with_company(self.company_id).billing_delivery_method
 
     def _billing_needs_email(self):
-        """Whether this document's client receives documents by email or in the portal
+        """Whether this document's recipient receives documents by email or in the portal
         but has no email address."""
         self.ensure_one()
-        client = self.partner_id.with_company(self.company_id)
-        return client.billing_delivery_method in ("email", "portal") and not client.email
+        recipient = self._billing_recipient().with_company(self.company_id)
+        return recipient.billing_delivery_method in ("email", "portal") and not recipient.email
 
     def _billing_email_template(self):
         """XML id of the email that carries the document's PDF. Override per document."""
@@ -110,12 +117,12 @@ class PracticeBillingDeliveryMixin(models.AbstractModel):
 
     def _billing_notify_in_portal(self):
         self.ensure_one()
-        self.partner_id._billing_grant_portal_access()
+        self._billing_recipient()._billing_grant_portal_access()
         self._portal_ensure_token()
         self._billing_post_to_client(self._billing_portal_template(), "portal")
 
     def _billing_post_to_client(self, template_xmlid, method):
-        """Post the template's message to the client; mail.mail reports if it went out."""
+        """Post the template's message to the recipient; mail.mail reports if it went out."""
         self.ensure_one()
         self.write(
             {
@@ -125,7 +132,9 @@ class PracticeBillingDeliveryMixin(models.AbstractModel):
             }
         )
         self.message_post_with_source(
-            template_xmlid, subtype_xmlid="mail.mt_comment", partner_ids=self.partner_id.ids
+            template_xmlid,
+            subtype_xmlid="mail.mt_comment",
+            partner_ids=self._billing_recipient().ids,
         )
 
     def _billing_deliver_manual(self):
@@ -133,7 +142,7 @@ class PracticeBillingDeliveryMixin(models.AbstractModel):
         but has no address gets staff asked for it (once)."""
         self.write({"billing_delivery_method": "manual", "billing_delivery_state": "manual"})
         for document in self.filtered(lambda d: d._billing_needs_email()):
-            document.partner_id._billing_ask_for_email(document.company_id)
+            document._billing_recipient()._billing_ask_for_email(document.company_id)
 
     def _billing_deliver_by_odoo(self, method):
         """A method of another Odoo module (by Post, Peppol): only invoices go through Odoo's
@@ -151,7 +160,7 @@ class PracticeBillingDeliveryMixin(models.AbstractModel):
             self.env["mail.notification"]._fields["failure_type"]._description_selection(self.env)
         )
         label = labels.get(failure_type) or failure_type
-        client = self.partner_id.display_name
+        client = self._billing_recipient().display_name
         if failure_type in ("mail_email_invalid", "mail_email_missing", "mail_bounce"):
             fix = self.env._(
                 "Correct the email address of %(client)s (or set their delivery method to "

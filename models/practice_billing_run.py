@@ -1,6 +1,7 @@
 import contextlib
 import logging
 import time
+from collections import defaultdict
 from datetime import timedelta
 
 from dateutil.relativedelta import relativedelta
@@ -38,8 +39,10 @@ class PracticeBillingRun(models.Model):
     """One execution of the billing engine, and the engine itself.
 
     A run bills every due session (started before ``cutoff``, billable, not on an invoice)
-    with one invoice per client, then, when asked, issues the superbills of a period and
-    statements of a day. Its steps are small hooks, in the order they run:
+    with one invoice per payer (the client, or the responsible party who pays for them:
+    per family or per client, as the practice chose), then, when asked, issues the
+    superbills of a period and statements of a day. Its steps are small hooks, in the
+    order they run:
     ``_due_session_domain`` -> ``_collect_due_sessions`` -> ``_lock_due_sessions`` ->
     ``_prepare_invoice_vals`` / ``_prepare_invoice_line_vals`` -> ``_create_invoices`` ->
     ``_post_invoices`` -> ``_link_sessions`` -> ``_deliver_invoices``, then
@@ -79,7 +82,9 @@ class PracticeBillingRun(models.Model):
     partner_ids = fields.Many2many(
         "res.partner",
         string="Only These Clients",
-        help="Leave empty to bill every client with due sessions.",
+        help="Leave empty to bill every client with due sessions. A chosen client is billed "
+        "with the clients their payer pays for (one invoice per family), a chosen payer "
+        "with the clients they pay for.",
     )
     make_invoices = fields.Boolean(
         string="Bill Sessions", default=True, help="Invoice the clients' due sessions."
@@ -130,7 +135,8 @@ class PracticeBillingRun(models.Model):
         for run in self:
             invoices = run.invoice_ids
             run.invoice_count = len(invoices)
-            run.client_count = len(invoices.partner_id)
+            # The clients whose sessions were billed (a parent's invoice bills their children).
+            run.client_count = len(invoices.invoice_line_ids.billing_session_ids.billing_client_id)
             run.session_count = len(invoices.invoice_line_ids.billing_session_ids)
             run.failure_count = len(run.failure_ids)
             run.amount_total = sum(invoices.mapped("amount_total_signed"))
@@ -367,18 +373,19 @@ class PracticeBillingRun(models.Model):
         )
 
     def _left_to_another_run(self):
-        """Whether sessions this run found due are still due for clients it did not fail:
+        """Whether sessions this run found due are still due for payers it did not fail:
         another run was billing them at the same time (their rows were locked). That run
         marks the period done, or the next execution bills what is left."""
-        return bool(set(self._collect_due_sessions()) - set(self.failure_ids.partner_id.ids))
+        payers = {payer_id for payer_id, _client_id in self._collect_due_sessions()}
+        return bool(payers - set(self.failure_ids.partner_id.ids))
 
     def _bill_due_sessions(self):
-        """Bill every due session, client batch by client batch."""
-        sessions_by_client = self._collect_due_sessions()
-        clients = list(sessions_by_client)
-        remaining = len(clients)
-        for batch in split_every(self.BATCH_SIZE, clients):
-            self._bill_batch({client: sessions_by_client[client] for client in batch})
+        """Bill every due session, batch by batch of invoices (see _collect_due_sessions)."""
+        sessions_by_group = self._collect_due_sessions()
+        groups = list(sessions_by_group)
+        remaining = len(groups)
+        for batch in split_every(self.BATCH_SIZE, groups):
+            self._bill_batch({group: sessions_by_group[group] for group in batch})
             remaining -= len(batch)
             self._commit_batch(done=len(batch), remaining=remaining)
 
@@ -389,10 +396,13 @@ class PracticeBillingRun(models.Model):
         return self.partner_ids._origin or Superbill._clients_to_issue(self.company_id)
 
     def _statement_clients(self):
-        """The clients to consider for the run's statements: those chosen, else every
-        client with a receivable history (this run's invoices included)."""
+        """The clients to consider for the run's statements: those chosen and who pays for
+        them (a statement is of what its partner owes), else every client and payer with a
+        receivable history (this run's invoices included)."""
         Statement = self._document_model("practice.statement")
-        return self.partner_ids._origin or Statement._clients_to_issue(self.company_id)
+        if chosen := self.partner_ids._origin:
+            return chosen | chosen.sudo().billing_responsible_id.with_env(chosen.env)
+        return Statement._clients_to_issue(self.company_id)
 
     def _make_superbills(self):
         """The period's superbills, client batch by client batch (see practice.superbill)."""
@@ -454,51 +464,127 @@ class PracticeBillingRun(models.Model):
         )
         # _origin: a run worked out before it exists (RunPlan) holds its clients as new
         # records.
-        if clients := self.partner_ids._origin:
+        if chosen := self.partner_ids._origin:
+            clients = self._clients_billed_with(chosen)
             domain = expression.AND([domain, [("billing_client_id", "in", clients.ids)]])
         return domain
 
+    def _clients_billed_with(self, partners):
+        """The clients whose sessions a run for ``partners`` bills: theirs and those they
+        pay for; with one invoice per family, also the rest of each one's family (the other
+        clients their payer pays for, and the payer's own sessions), so that invoicing one
+        child now never splits the family's invoice by accident."""
+        partners = partners.sudo()
+        clients = partners | partners.billing_dependent_ids
+        if self._invoice_grouping() == "family":
+            payers = partners | partners.billing_responsible_id
+            clients |= payers | payers.billing_dependent_ids
+        return clients
+
+    def _invoice_grouping(self):
+        """ "family" (one invoice per payer, for every client they pay for) or "client"
+        (one invoice per client, to whoever pays), as the practice chose in Settings."""
+        return self.company_id.sudo().billing_invoice_grouping or "family"
+
+    def _invoice_group(self, client):
+        """The invoice ``client``'s due sessions go on, as (payer id, client id): the payer
+        is their responsible party, else the client; the client id is 0 when the practice
+        bills a family on one invoice."""
+        payer = client.sudo()._billing_payer()
+        return (payer.id, client.id if self._invoice_grouping() == "client" else 0)
+
     def _collect_due_sessions(self):
-        """Return {client id: [session ids]} of due sessions, clients in name order."""
+        """Return {(payer id, client id): [session ids]} of due sessions: one entry per
+        invoice the run makes (see _invoice_group), in the payers' then the clients' name
+        order."""
         groups = (
             self.env["calendar.event"]
             .sudo()
             ._read_group(self._due_session_domain(), ["billing_client_id"], ["id:array_agg"])
         )
-        groups.sort(key=lambda group: (group[0].name or "", group[0].id))
-        return {client.id: sorted(session_ids) for client, session_ids in groups}
+        by_group = defaultdict(list)
+        for client, session_ids in groups:
+            by_group[self._invoice_group(client)].extend(session_ids)
+        # Names read at once (one query, not one per client of a large run).
+        people = (
+            self.env["res.partner"]
+            .sudo()
+            .browse({pid for group in by_group for pid in group if pid})
+        )
+        names = {person.id: person.name or "" for person in people}
+
+        def name_order(group):
+            payer_id, client_id = group
+            return (names.get(payer_id, ""), payer_id, names.get(client_id, ""), client_id)
+
+        return {group: sorted(by_group[group]) for group in sorted(by_group, key=name_order)}
 
     def _bill_batch(self, batch):
-        """Bill a batch of clients at once (if that fails, client by client), then deliver."""
+        """Bill a batch of invoices at once (if that fails, one by one), then deliver.
+        Payers who must not be invoiced (a minor with nobody to pay) are recorded first."""
+        batch = self._refuse_unbillable_groups(batch)
         try:
             with self.env.cr.savepoint():
                 invoices = self._bill_clients(batch)
         except Exception:  # one client's bad data must not block the others
             invoices = self.env["account.move"]
-            for client_id, session_ids in batch.items():
-                invoices |= self._bill_client_alone(client_id, session_ids)
+            for group, session_ids in batch.items():
+                invoices |= self._bill_group_alone(group, session_ids)
         self._deliver_invoices(invoices)
 
-    def _bill_client_alone(self, client_id, session_ids):
+    def _refuse_unbillable_groups(self, batch):
+        """``batch`` without the invoices that must not be made (see _check_bill_to), each
+        recorded as a failure."""
+        Session = self.env["calendar.event"].sudo()
+        # Read what the checks need for the whole batch at once (then from the cache).
+        sessions = Session.browse([sid for ids in batch.values() for sid in ids])
+        people = sessions.billing_client_id | sessions.billing_client_id.billing_responsible_id
+        people.mapped("billing_birthdate")
+        billable = {}
+        for group, session_ids in batch.items():
+            sessions = Session.browse(session_ids)
+            payer = self.env["res.partner"].browse(group[0])
+            try:
+                self._check_bill_to(payer, sessions)
+            except UserError as error:
+                self._record_failure(payer, error, sessions.billing_client_id)
+                continue
+            billable[group] = session_ids
+        return billable
+
+    def _check_bill_to(self, payer, sessions):
+        """Raise a UserError naming the fix when ``payer`` must not be invoiced for
+        ``sessions``: never a silent invoice to a child (a minor at the invoice date with no
+        responsible party)."""
+        for client in (payer | sessions.billing_client_id).sudo():
+            if problem := client._billing_minor_without_payer(self.invoice_date):
+                raise UserError(problem)
+
+    def _bill_group_alone(self, group, session_ids):
         try:
             with self.env.cr.savepoint():
-                return self._bill_clients({client_id: session_ids})
+                return self._bill_clients({group: session_ids})
         except Exception as error:  # recorded on the run; others go on
-            self._record_failure(self.env["res.partner"].browse(client_id), error)
+            clients = self.env["calendar.event"].sudo().browse(session_ids).billing_client_id
+            self._record_failure(self.env["res.partner"].browse(group[0]), error, clients)
             return self.env["account.move"]
 
     def _deliver_invoices(self, invoices):
-        """Send posted invoices by each client's delivery method (drafts wait for review)."""
+        """Send posted invoices by each payer's delivery method (drafts wait for review)."""
         invoices.filtered(lambda m: m.state == "posted")._billing_deliver()
 
     def _bill_clients(self, batch):
-        """Create (and post) one invoice per client of ``batch`` for its due sessions."""
+        """Create (and post) one invoice per payer (or per client, see _invoice_group) of
+        ``batch`` for its due sessions. Sessions are grouped again once locked: a client
+        whose responsible party changed since they were collected goes to the new one."""
         sessions = self._lock_due_sessions([sid for ids in batch.values() for sid in ids])
-        sessions_by_client = sessions.grouped("billing_client_id")
+        sessions_by_group = sessions.grouped(lambda s: self._invoice_group(s.billing_client_id))
         vals_list = []
-        for client, client_sessions in sessions_by_client.items():
-            client_sessions._billing_check_invoiceable()
-            vals_list.append(self._prepare_invoice_vals(client, client_sessions))
+        for (payer_id, _client_id), group_sessions in sessions_by_group.items():
+            payer = self.env["res.partner"].sudo().browse(payer_id)
+            group_sessions._billing_check_invoiceable()
+            self._check_bill_to(payer, group_sessions)
+            vals_list.append(self._prepare_invoice_vals(payer, group_sessions))
         invoices = self._create_invoices(vals_list)
         self._link_sessions(invoices, sessions)
         self._post_invoices(invoices)
@@ -533,12 +619,15 @@ class PracticeBillingRun(models.Model):
         return pricelist.currency_id or self.company_id.currency_id
 
     def _prepare_invoice_vals(self, client, sessions):
-        """Values of the one invoice billing ``sessions`` of ``client``.
+        """Values of the one invoice to ``client``, the payer, billing ``sessions`` (theirs
+        and those of the clients they pay for).
 
-            Fiscal position follows the client, computed by Odoo itself; payment terms follow the
-        client, else the practice (see _prepare_invoice_due_vals).
+        Fiscal position follows the payer, computed by Odoo itself; payment terms follow the
+        payer, else the practice (see _prepare_invoice_due_vals). When the invoice bills
+        anyone else's sessions, every line names its client.
         """
         currency = self._invoice_currency(client)
+        name_clients = sessions.billing_client_id != client
         return {
             "move_type": "out_invoice",
             "partner_id": client.id,
@@ -548,7 +637,9 @@ class PracticeBillingRun(models.Model):
             **self._prepare_invoice_due_vals(client),
             "billing_run_id": self.id,
             "invoice_line_ids": [
-                Command.create(self._prepare_invoice_line_vals(session, currency))
+                Command.create(
+                    self._prepare_invoice_line_vals(session, currency, name_client=name_clients)
+                )
                 for session in sessions
             ],
         }
@@ -565,15 +656,16 @@ class PracticeBillingRun(models.Model):
             return {"invoice_payment_term_id": terms.id}
         return {"invoice_payment_term_id": False, "invoice_date_due": self.invoice_date}
 
-    def _prepare_invoice_line_vals(self, session, currency):
-        """Values of the invoice line billing ``session``, linked back to it."""
+    def _prepare_invoice_line_vals(self, session, currency, name_client=False):
+        """Values of the invoice line billing ``session``, linked back to it; the line
+        names the session's client when ``name_client``."""
         amount = session.billing_currency_id._convert(
             session.billing_amount, currency, self.company_id, self.invoice_date
         )
         return {
             "billing_session_id": session.id,
             "product_id": session.billing_product_id.id,
-            "name": session._billing_invoice_line_name(),
+            "name": session._billing_invoice_line_name(with_client=name_client),
             "quantity": 1,
             "price_unit": amount,
         }
@@ -606,9 +698,18 @@ class PracticeBillingRun(models.Model):
             invoices.with_context(billing_defer_delivery=True).action_post()
 
     # ------------------------------------------------------------------ failures
-    def _record_failure(self, client, error):
-        """Note why ``client`` was not billed and ask staff to fix it."""
+    def _record_failure(self, client, error, clients=None):
+        """Note why ``client`` (the payer) was not billed for ``clients``' sessions (default:
+        their own) and ask staff to fix it."""
         reason = self._failure_reason(error)
+        others = (clients or client) - client
+        if others:
+            reason = self.env._(
+                "Not billed: the sessions of %(clients)s, paid by %(payer)s.\n%(reason)s",
+                clients=", ".join((clients or client).sorted("name").mapped("display_name")),
+                payer=client.display_name,
+                reason=reason,
+            )
         _logger.warning("Billing run %s: client %s not billed: %s", self.id, client.id, reason)
         self.env["practice.billing.run.failure"].sudo().create(
             {"run_id": self.id, "partner_id": client.id, "reason": reason}

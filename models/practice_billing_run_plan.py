@@ -14,7 +14,8 @@ NOT_SENT = "not_sent"
 
 @dataclass
 class PlannedDocument:
-    """One document the run will make for ``client``."""
+    """One document the run will make for ``client`` (for an invoice: its payer, who may
+    pay for other clients too)."""
 
     client: object  # res.partner
     method: str = NOT_SENT  # the delivery method it will go by (see the delivery mixin)
@@ -47,7 +48,8 @@ class RunPlan:
 
     @property
     def failing(self):
-        """The clients the run will fail to bill, with why."""
+        """The payers the run will fail to bill, with why (a minor with no responsible
+        party among them)."""
         return [invoice for invoice in self.invoices if invoice.problems]
 
     @property
@@ -64,19 +66,23 @@ class RunPlan:
         Session = self.env["calendar.event"].sudo()
         method = None if self._invoices_posted() else NOT_SENT
         planned = []
-        for session_ids in self.run._collect_due_sessions().values():
+        for (payer_id, _client_id), session_ids in self.run._collect_due_sessions().items():
             sessions = Session.browse(session_ids)
-            client = sessions.billing_client_id
+            payer = self.env["res.partner"].sudo().browse(payer_id)
             invoice = PlannedDocument(
-                client=client,
-                method=method or self._delivery_method("account.move", client),
+                client=payer,
+                method=method or self._delivery_method("account.move", payer),
                 amount=sum(sessions.mapped("billing_amount")),
                 sessions=sessions,
             )
-            try:
-                sessions._billing_check_invoiceable()
-            except UserError as error:
-                invoice.problems.append(error.args[0])
+            for check in (
+                sessions._billing_check_invoiceable,
+                lambda p=payer, s=sessions: self.run._check_bill_to(p, s),
+            ):
+                try:
+                    check()
+                except UserError as error:
+                    invoice.problems.append(error.args[0])
             planned.append(invoice)
         return planned
 
@@ -143,7 +149,11 @@ class RunPlan:
         Statement = self.env["practice.statement"].sudo()
         date = run.statement_date
         invoiced = self._clients_with_new_activity(date)
-        clients = run.partner_ids._origin or (Statement._clients_to_issue(self.company) | invoiced)
+        if chosen := run.partner_ids._origin:
+            # As the run's _statement_clients: a statement is of what its partner owes.
+            clients = chosen | chosen.sudo().billing_responsible_id
+        else:
+            clients = Statement._clients_to_issue(self.company) | invoiced
         issued = Statement.search(
             [
                 ("partner_id", "in", clients.ids),

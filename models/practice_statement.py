@@ -91,15 +91,16 @@ class PracticeStatement(models.Model):
 
     @api.model
     def _clients_to_issue(self, company):
-        """The practice's clients with a receivable history in ``company``: those who may
-        get a statement (_generate leaves out those without activity or balance). Other
-        customers of the company never get one."""
+        """The practice's clients and payers (res.partner._billing_parties) with a
+        receivable history in ``company``: those who may get a statement (_generate leaves
+        out those without activity or balance). A parent who pays for a child gets the one
+        statement of what they owe; other customers of the company never get one."""
         groups = self.env["account.move.line"]._read_group(
             [
                 ("company_id", "=", company.id),
                 ("account_id.account_type", "=", "asset_receivable"),
                 ("parent_state", "=", "posted"),
-                ("partner_id", "in", self.env["res.partner"]._billing_clients(company).ids),
+                ("partner_id", "in", self.env["res.partner"]._billing_parties(company).ids),
             ],
             ["partner_id"],
         )

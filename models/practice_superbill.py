@@ -120,6 +120,13 @@ class PracticeSuperbill(models.Model):
     def _billing_portal_template(self):
         return "practice_billing.mail_template_superbill_portal"
 
+    def _billing_recipient(self):
+        """Override of the delivery mixin: a superbill stays its patient's (their name,
+        diagnoses and sessions) and goes to whoever receives the client's documents: their
+        responsible party (a parent, a spouse), else the client."""
+        self.ensure_one()
+        return self.partner_id.sudo().billing_responsible_id.with_env(self.env) or self.partner_id
+
     @api.model
     def _billing_deliverable_domain(self):
         return [("state", "=", "issued")]

@@ -1,6 +1,7 @@
 import logging
 from collections import defaultdict
 
+from dateutil.relativedelta import relativedelta
 from markupsafe import Markup
 
 from odoo import api, fields, models
@@ -16,6 +17,29 @@ _logger = logging.getLogger(__name__)
 BILLING_STAFF = "practice_billing.group_billing_user"
 # Billing data is the practice's business: internal users only, never portal clients.
 STAFF = "base.group_user"
+# A client under this age (at the invoice date) is a minor: their bills go to a parent.
+ADULT_AGE = 18
+
+
+def billing_party_sql(partner, company):
+    """SQL condition: the partner in column ``partner`` is a billing party of the practice
+    in column ``company``: named as the client of one of its sessions (an event with a
+    service), or invoiced for one of its sessions (a parent, a spouse: the responsible
+    party who pays, now or before a change).
+
+    The one definition of the practice's scope: statements, past-due reminders, Billing
+    Documents and the invoices menu use it (res.partner._billing_parties, account.move
+    CLIENT_ENTRIES, practice.billing.document); other customers of the company are left out.
+    ``partner`` and ``company`` are column names written by the code, never input."""
+    return f"""(EXISTS (SELECT 1 FROM calendar_event bp_e
+                    WHERE bp_e.billing_client_id = {partner}
+                      AND bp_e.billing_product_id IS NOT NULL
+                      AND bp_e.billing_company_id = {company})
+             OR EXISTS (SELECT 1 FROM account_move bp_m
+                          JOIN account_move_line bp_l ON bp_l.move_id = bp_m.id
+                         WHERE bp_m.partner_id = {partner}
+                           AND bp_m.company_id = {company}
+                           AND bp_l.billing_session_id IS NOT NULL))"""
 
 
 class ResPartner(models.Model):
@@ -92,6 +116,14 @@ class ResPartner(models.Model):
         string="Pays For",
         help="The clients whose sessions this contact pays for.",
         groups=STAFF,
+    )
+    # From the date of birth, which only billing staff read: so is this warning.
+    billing_is_minor_without_payer = fields.Boolean(
+        string="Minor Without Responsible Party",
+        compute="_compute_billing_is_minor_without_payer",
+        help="The client is under 18 and nobody is set to pay for them: their sessions are "
+        "not invoiced (never a bill to a child) until a responsible party is set.",
+        groups=BILLING_STAFF,
     )
     # Health information: billing managers only (the model's access rights say so too).
     billing_diagnosis_ids = fields.One2many(
@@ -232,6 +264,71 @@ class ResPartner(models.Model):
                     )
                 )
 
+    @api.constrains("billing_responsible_id")
+    def _check_billing_responsible_id(self):
+        for client in self.filtered("billing_responsible_id"):
+            payer = client.billing_responsible_id
+            if payer == client:
+                raise ValidationError(
+                    self.env._(
+                        "%(client)s cannot be their own responsible party: leave it empty "
+                        "when the client pays for themself.",
+                        client=client.display_name,
+                    )
+                )
+            if client._billing_pays_for_own_payer():
+                raise ValidationError(
+                    self.env._(
+                        "%(payer)s pays for %(client)s, and %(client)s pays (directly or "
+                        "through others) for %(payer)s: only one of them can pay for the "
+                        "other. Clear the responsible party on one of the two forms.",
+                        client=client.display_name,
+                        payer=payer.display_name,
+                    )
+                )
+
+    def _billing_pays_for_own_payer(self):
+        """Whether following responsible parties from this client comes back to them."""
+        self.ensure_one()
+        seen, payer = self, self.billing_responsible_id
+        while payer and payer not in seen:
+            seen |= payer
+            payer = payer.billing_responsible_id
+        return payer == self
+
+    @api.depends("billing_birthdate", "billing_responsible_id")
+    @api.depends_context("company")
+    def _compute_billing_is_minor_without_payer(self):
+        today = self.env.company._billing_local_date(fields.Datetime.now())
+        for client in self:
+            client.billing_is_minor_without_payer = bool(client._billing_minor_without_payer(today))
+
+    def _billing_payer(self):
+        """Who pays for this client: their responsible party, else the client."""
+        self.ensure_one()
+        return self.billing_responsible_id or self
+
+    def _billing_is_minor_on(self, day):
+        """Whether the client is under 18 on ``day`` (by their date of birth; unknown: no)."""
+        self.ensure_one()
+        birthdate = self.sudo().billing_birthdate
+        return bool(birthdate and birthdate + relativedelta(years=ADULT_AGE) > day)
+
+    def _billing_minor_without_payer(self, day):
+        """Why this client cannot be invoiced on ``day``, in words, when they are a minor
+        with nobody to pay for them; else None. The date of birth stays out of the text
+        (run failures and staff to-dos reach employees who may not read it)."""
+        self.ensure_one()
+        if self.billing_responsible_id or not self._billing_is_minor_on(day):
+            return None
+        return self.env._(
+            "%(client)s is a minor (under 18 on %(day)s) and has no responsible party: a bill "
+            "never goes to a child. Set the parent or guardian who pays as Responsible Party "
+            "on the client form (Billing tab), then invoice again.",
+            client=self.display_name,
+            day=day,
+        )
+
     @api.depends_context("allowed_company_ids")
     def _compute_billing_uninvoiced(self):
         sessions = (
@@ -346,9 +443,8 @@ class ResPartner(models.Model):
         event with a client and a service).
 
         A database may hold other customers (another business of the company, Odoo's demo
-        companies, whom Odoo's demo meetings name as attendees): statements, reminders and
-        Billing Documents are for these only. The same rule is written in SQL in
-        practice.billing.document and account.move (CLIENT_ENTRIES)."""
+        companies, whom Odoo's demo meetings name as attendees). Statements, reminders and
+        Billing Documents are for these and those who pay for them (_billing_parties)."""
         self.env["calendar.event"].flush_model(
             ["billing_client_id", "billing_company_id", "billing_product_id"]
         )
@@ -360,6 +456,25 @@ class ResPartner(models.Model):
                    AND billing_company_id = %s
                 """,
                 company.id,
+            )
+        )
+        return self.browse(row[0] for row in self.env.cr.fetchall())
+
+    @api.model
+    def _billing_parties(self, company):
+        """The practice's billing parties: its clients and those who pay for them (see
+        billing_party_sql, the one definition). Statements and past-due reminders are for
+        these only."""
+        self.env["calendar.event"].flush_model(
+            ["billing_client_id", "billing_company_id", "billing_product_id"]
+        )
+        self.env["account.move"].flush_model(["partner_id", "company_id"])
+        self.env["account.move.line"].flush_model(["billing_session_id", "move_id"])
+        self.env.cr.execute(
+            SQL(
+                "SELECT p.id FROM res_partner p, res_company c WHERE c.id = %s AND %s",
+                company.id,
+                SQL(billing_party_sql("p.id", "c.id")),
             )
         )
         return self.browse(row[0] for row in self.env.cr.fetchall())
@@ -470,7 +585,10 @@ class ResPartner(models.Model):
         )
 
     def action_billing_invoice_now(self):
-        """Bill these clients' sessions that have happened, now, with one invoice each."""
+        """Bill these clients' sessions that have happened, now, to whoever pays for them:
+        with one invoice per family (Settings), the rest of each one's family comes along
+        (one invoice, never split), and a payer's clients with them (see
+        practice.billing.run._clients_billed_with)."""
         company = self.env.company
         now = fields.Datetime.now()
         run = self.env["practice.billing.run"]._run_now(

@@ -33,3 +33,4 @@ from . import test_demo_practice
 from . import test_next_run
 from . import test_background_jobs
 from . import test_generate
+from . import test_responsible_party

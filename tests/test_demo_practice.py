@@ -165,6 +165,40 @@ class TestDemoPractice(DemoPracticeMixin, TransactionCase):
 
 
 @tagged("-at_install", "post_install")
+class TestDemoWhoPays(DemoPracticeMixin, TransactionCase):
+    """A parent who pays for two children and a couple, billed by the next run."""
+
+    def test_the_next_run_bills_each_payer_once(self):
+        laura = self.env.ref("practice_billing.payer_laura_bennett")
+        chris = self._demo_client("chris_morgan")
+        children = self._demo_client("ava_bennett") | self._demo_client("noah_bennett")
+        self.assertEqual(children.billing_responsible_id, laura)
+        self.assertNotIn(laura, self.clients, "she is no client herself")
+        self.assertFalse(any(children.with_env(self.menv).mapped("billing_is_minor_without_payer")))
+        # The run of this month's 1st, which bills last month.
+        period_start = self.company._billing_period_start(fields.Datetime.now())
+        run = (
+            self.env["practice.billing.run"]
+            .sudo()
+            .new(
+                {
+                    "company_id": self.company.id,
+                    "cutoff": self.company._billing_local_midnight(period_start),
+                    "invoice_date": period_start,
+                }
+            )
+        )
+        groups = run._collect_due_sessions()
+        sessions = self.env["calendar.event"].sudo()
+        laura_sessions = sessions.browse(groups[(laura.id, 0)])
+        self.assertEqual(laura_sessions.billing_client_id, children)
+        self.assertEqual(len(laura_sessions), 4, "two each last month, on one invoice")
+        couple = sessions.browse(groups[(chris.id, 0)])
+        self.assertEqual(len(couple), 2, "each joint session once")
+        self.assertEqual(couple.billing_product_id.billing_cpt_code, "90847")
+
+
+@tagged("-at_install", "post_install")
 class TestDemoScope(DemoPracticeMixin, TransactionCase):
     """Odoo's own demo customers (Deco Addict, Azure Interior, …) have invoices in the
     practice's company and meetings in its calendar: they are not its clients."""
@@ -206,7 +240,8 @@ class TestDemoScope(DemoPracticeMixin, TransactionCase):
         self.assertFalse(self.clients & self.odoo_customers)
         clients_menu = self.env.ref("practice_billing.action_billing_clients")
         listed = self.menv["res.partner"].search(safe_eval(clients_menu.domain))
-        self.assertEqual(listed, self.clients)
+        # The clients, and those who pay for them (Laura Bennett for her children).
+        self.assertEqual(listed, self.clients | self.clients.billing_responsible_id)
 
     def test_not_in_billing_documents_nor_its_figures(self):
         Document = self.menv["practice.billing.document"]
@@ -244,7 +279,18 @@ class TestDemoScope(DemoPracticeMixin, TransactionCase):
         invoices = self.menv["account.move"].search(safe_eval(action.domain))
         self.assertTrue(invoices)
         self.assertFalse(invoices.partner_id & self.odoo_customers)
-        self.assertEqual(invoices.partner_id, self.clients)
+        # Every invoice of the clients and of those who pay for them, and no other.
+        parties = self.env["res.partner"]._billing_parties(self.company)
+        self.assertEqual(
+            invoices,
+            self.menv["account.move"].search(
+                [
+                    ("partner_id", "in", parties.ids),
+                    ("move_type", "in", ("out_invoice", "out_refund")),
+                ]
+            ),
+        )
+        self.assertTrue(invoices.partner_id < self.clients, "last month's clients wait")
 
     def test_services_are_the_practices(self):
         action = self.env.ref("practice_billing.action_billing_services")

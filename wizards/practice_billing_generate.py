@@ -38,9 +38,15 @@ class PracticeBillingGenerate(models.TransientModel):
     partner_ids = fields.Many2many(
         "res.partner",
         string="Clients",
-        # The practice's clients (as Billing > Clients lists them), not every contact.
-        domain=[("billing_session_ids.billing_product_id", "!=", False)],
-        help="Leave empty for every client concerned.",
+        # The practice's clients and their payers (as Billing > Clients lists them), not
+        # every contact.
+        domain=[
+            "|",
+            ("billing_session_ids.billing_product_id", "!=", False),
+            ("billing_dependent_ids.billing_session_ids.billing_product_id", "!=", False),
+        ],
+        help="Leave empty for every client concerned. A client's invoice is their payer's: "
+        "with one invoice per family, the family is billed together.",
     )
     generate_invoices = fields.Boolean(string="Invoices", default=True)
     generate_superbills = fields.Boolean(
