@@ -38,7 +38,14 @@ class FamilyCase(PracticeBillingCase, MockEmail):
             name, email=f"{member_id.lower()}@kids.example", billing_delivery_method="email"
         )
         cls._record_insurance(child, member_id)
-        child.write({"billing_birthdate": birthdate, "billing_responsible_id": cls.anna.id})
+        # Insured through the parent (the policy holder by default: the responsible party).
+        child.write(
+            {
+                "billing_birthdate": birthdate,
+                "billing_responsible_id": cls.anna.id,
+                "billing_insured_relationship": "child",
+            }
+        )
         return child
 
     def _november_sessions(self):
