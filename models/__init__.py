@@ -2,6 +2,7 @@ from . import res_company
 from . import res_config_settings
 from . import res_partner
 from . import res_partner_autopay
+from . import res_partner_autopay_charge
 from . import practice_autopay_consent
 from . import product_template
 from . import calendar_event
