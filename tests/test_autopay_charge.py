@@ -347,3 +347,37 @@ class TestAutopayCharge(PracticeBillingCase, MockEmail, AutopayFixtures):
         self.assertEqual(broken.billing_autopay_state, "scheduled")
         self.assertFalse(self._transactions(broken))
         self.assertIn("provider misconfigured", broken.message_ids[:1].body)
+
+    # ------------------------------------------------------------------ billing documents
+    def test_billing_documents_show_what_autopay_will_charge_and_what_failed(self):
+        marcus_card = self._enroll(self.env, self.client_marcus, self.provider, "error")
+        self._create_session(self.client_marcus, "2026-11-03 15:00:00")
+        jane = self._bill_november(self.client_jane)
+        marcus = self._invoices_of(self.client_marcus)
+        self.assertEqual(marcus_card.partner_id, self.client_marcus)
+        Document = self.env["practice.billing.document"]
+        with freeze_time(DAY % 2):
+            figures = Document.retrieve_dashboard()
+            soon = Document.search([("autopay_state", "in", ("scheduled", "failed"))])
+        self.assertEqual(
+            (figures["autopay_next_7_days"], figures["autopay_next_7_days_count"]), (450.0, 2)
+        )
+        self.assertEqual(figures["autopay_failed_count"], 0)
+        self.assertEqual(soon.mapped("autopay_date"), [date(2026, 12, 4)] * 2)
+        self._autopay(4)
+        with freeze_time(DAY % 4):
+            figures = Document.retrieve_dashboard()
+        self.assertEqual(figures["autopay_failed_count"], 1)
+        self.assertEqual(figures["autopay_next_7_days"], 150.0, "Marcus's retry tomorrow")
+        Document.invalidate_model()  # a new request reads the view again
+        rows = Document.search([("res_model", "=", "account.move")])
+        self.assertEqual(
+            {(row.res_id, row.autopay_state) for row in rows},
+            {(jane.id, "charged"), (marcus.id, "failed")},
+        )
+
+    def test_billing_documents_without_autopay_show_no_autopay_figures(self):
+        self.company.billing_autopay_enabled = False
+        self.assertFalse(
+            self.env["practice.billing.document"].retrieve_dashboard()["autopay_enabled"]
+        )
