@@ -5,6 +5,7 @@ from datetime import timedelta
 from odoo import Command, api, fields, models
 from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL, format_amount
+from odoo.tools.safe_eval import safe_eval, time
 
 _logger = logging.getLogger(__name__)
 
@@ -22,6 +23,8 @@ OPEN_TRANSACTION_STATES = ("draft", "pending", "authorized", "done")
 HSA_EXCLUDED_ATTENDANCE = ("late_cancel", "no_show")
 # Invoices AutoPay leaves alone: paid, being paid, or reversed by a credit note.
 SETTLED_PAYMENT_STATES = ("paid", "in_payment", "reversed")
+# Receipts printed together (one wkhtmltopdf process) and committed at a time.
+RECEIPT_BATCH = 50
 
 
 class AccountMove(models.Model):
@@ -430,7 +433,7 @@ class AccountMove(models.Model):
 
     def _billing_autopay_charged(self, transaction):
         """Odoo's post-processing creates, posts and reconciles the payment (once); the
-        client gets Odoo's payment receipt."""
+        client's receipt follows in the background (_cron_billing_autopay_receipts)."""
         if not transaction.is_post_processed or not transaction.payment_id:
             transaction._post_process()
         self.write(
@@ -440,13 +443,7 @@ class AccountMove(models.Model):
                 "billing_autopay_reason": False,
             }
         )
-        payment = transaction.payment_id
-        if payment:
-            payment.message_post_with_source(
-                "account.mail_template_data_payment_receipt",
-                subtype_xmlid="mail.mt_comment",
-                partner_ids=payment.partner_id.ids,
-            )
+        self.env.ref("practice_billing.ir_cron_autopay_receipts")._trigger()
 
     def _billing_autopay_declined(self, transaction):
         """A declined charge is retried the next day, up to the practice's maximum; then
@@ -494,6 +491,64 @@ class AccountMove(models.Model):
             ],
             self.company_id,
         )
+
+    # ------------------------------------------------------------------ receipts
+    @api.model
+    def _cron_billing_autopay_receipts(self):
+        """Triggered after charges: Odoo's receipt to each client charged by AutoPay, apart
+        from the charging so that printing never slows it down."""
+        companies = self.env["res.company"].sudo().search([("billing_autopay_enabled", "=", True)])
+        for company in companies:
+            self._billing_autopay_send_receipts(company)
+
+    @api.model
+    def _billing_autopay_send_receipts(self, company):
+        """Email Odoo's payment receipt (its template and PDF) for each AutoPay payment of
+        ``company`` not sent yet (Odoo's is_sent): a receipt missed by a crash goes with the
+        next run. The PDFs of a batch are printed together, in one wkhtmltopdf process."""
+        # As the system, in the payments' practice: receipts are the job's work, not a user's.
+        Payment = self.env["account.payment"].sudo().with_company(company)
+        payments = Payment.search(
+            [
+                ("company_id", "=", company.id),
+                ("is_sent", "=", False),
+                ("state", "in", ("in_process", "paid")),
+                ("payment_transaction_id.operation", "=", "offline"),
+                ("payment_transaction_id.invoice_ids.billing_autopay_state", "=", "charged"),
+            ],
+            order="id",
+        )
+        for start in range(0, len(payments), RECEIPT_BATCH):
+            self._billing_autopay_send_receipt_batch(payments[start : start + RECEIPT_BATCH])
+            self._billing_autopay_commit()
+
+    @api.model
+    def _billing_autopay_send_receipt_batch(self, payments):
+        """Post Odoo's receipt email, PDF attached, to each payment's client, as Odoo's
+        sending does for invoices: the template's subject and body, our own attachment."""
+        template = self.env.ref("account.mail_template_data_payment_receipt")
+        report = template.report_template_ids[:1]
+        pdfs = (
+            self.env["ir.actions.report"]
+            .with_env(payments.env)
+            ._render_pdf_each(report.report_name, payments.ids)
+        )
+        subjects = template._render_field("subject", payments.ids, compute_lang=True)
+        bodies = template._render_field("body_html", payments.ids, compute_lang=True)
+        for payment in payments:
+            name = (
+                safe_eval(report.print_report_name, {"object": payment, "time": time})
+                if report.print_report_name
+                else f"{report.name} {payment.name}"
+            ).replace("/", "-")
+            payment.message_post(
+                subject=subjects[payment.id],
+                body=bodies[payment.id],
+                partner_ids=payment.partner_id.ids,
+                subtype_xmlid="mail.mt_comment",
+                attachments=[(f"{name}.pdf", pdfs[payment.id])],
+            )
+        payments.mark_as_sent()
 
     # ------------------------------------------------------------------ commits
     def _billing_autopay_can_commit(self):

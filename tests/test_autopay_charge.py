@@ -35,6 +35,10 @@ class TestAutopayCharge(PracticeBillingCase, MockEmail, AutopayFixtures):
                 "email": "billing@riverside.example",
             }
         )
+        # Other practices of the database charge nothing here (their receipts neither).
+        cls.env["res.company"].sudo().search([("id", "!=", cls.company.id)]).write(
+            {"billing_autopay_enabled": False}
+        )
         cls._create_people()
         cls.provider = cls._demo_provider(cls.env, cls.company)
         cls.card = cls._enroll(cls.env, cls.client_jane, cls.provider)
@@ -125,8 +129,20 @@ class TestAutopayCharge(PracticeBillingCase, MockEmail, AutopayFixtures):
         self.assertEqual(invoice.amount_residual, 0.0)
         self.assertEqual(invoice.billing_autopay_state, "charged")
         self.assertEqual(invoice.billing_autopay_attempts, 1)
-        receipts = self._mails_to(mails, "jane@example.com", "Payment Receipt")
+        self.assertFalse(self._mails_to(mails, "jane@", "Payment Receipt"), "printed apart")
+        with self.mock_mail_gateway():
+            self.env["account.move"]._cron_billing_autopay_receipts()
+        receipts = [m for m in self._mails if "Payment Receipt" in m["subject"]]
         self.assertEqual(len(receipts), 1, "the client gets Odoo's receipt")
+        self.assertIn("jane@example.com", str(receipts[0]["email_to"]))
+        self.assertIn(payment.name, receipts[0]["subject"])
+        self.assertIn("$\xa0300.00", html.unescape(receipts[0]["body"]))
+        (name, content, _mimetype) = receipts[0]["attachments"][0]
+        self.assertTrue(name.endswith(".pdf") and content.startswith(b"%PDF"), name)
+        self.assertTrue(payment.is_sent)
+        with self.mock_mail_gateway():
+            self.env["account.move"]._cron_billing_autopay_receipts()
+        self.assertFalse(self._mails, "one receipt per payment")
         self._autopay(5)
         self._autopay(6)
         self.assertEqual(len(self._transactions(invoice)), 1, "charged once")

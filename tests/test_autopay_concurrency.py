@@ -45,6 +45,15 @@ class TestAutopayExactlyOnce(BaseCase, AutopayFixtures):
             cls._demo_provider(env, company)
             cls.company_id = company.id
 
+    @classmethod
+    def tearDownClass(cls):
+        # The committed practice stays in the test database: it charges nothing any more.
+        with cls.registry.cursor() as cr:
+            api.Environment(cr, SUPERUSER_ID, CONTEXT)["res.company"].browse(
+                cls.company_id
+            ).billing_autopay_enabled = False
+        super().tearDownClass()
+
     def setUp(self):
         super().setUp()
         committing = patch.object(PracticeBillingRun, "_can_commit", lambda self: True)
