@@ -266,6 +266,7 @@ class AccountMove(models.Model):
                         invoice=invoice.name,
                     )
                 )
+        self._billing_autopay_trigger_receipts()
 
     # ------------------------------------------------------------------ the daily job
     @api.model
@@ -279,6 +280,8 @@ class AccountMove(models.Model):
             for done, invoice in enumerate(due, start=1):
                 invoice._billing_autopay_charge_or_log()
                 self.env["ir.cron"]._notify_progress(done=done, remaining=len(due) - done)
+            if due:
+                self._billing_autopay_trigger_receipts()
 
     @api.model
     def _billing_autopay_due_domain(self, company, today):
@@ -443,7 +446,6 @@ class AccountMove(models.Model):
                 "billing_autopay_reason": False,
             }
         )
-        self.env.ref("practice_billing.ir_cron_autopay_receipts")._trigger()
 
     def _billing_autopay_declined(self, transaction):
         """A declined charge is retried the next day, up to the practice's maximum; then
@@ -500,6 +502,11 @@ class AccountMove(models.Model):
         companies = self.env["res.company"].sudo().search([("billing_autopay_enabled", "=", True)])
         for company in companies:
             self._billing_autopay_send_receipts(company)
+
+    @api.model
+    def _billing_autopay_trigger_receipts(self):
+        """Have the receipts' job run now (once per batch of charges, not per charge)."""
+        self.env.ref("practice_billing.ir_cron_autopay_receipts")._trigger()
 
     @api.model
     def _billing_autopay_send_receipts(self, company):
