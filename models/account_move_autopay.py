@@ -385,6 +385,14 @@ class AccountMove(models.Model):
                 "AutoPay is paused, ended or without a card for %(client)s.",
                 client=self.partner_id.display_name,
             )
+        provider = self.partner_id.sudo().billing_autopay_token_id.provider_id
+        if provider.state == "disabled" or provider.company_id != self.company_id:
+            return self.env._(
+                "The card's payment provider %(provider)s is disabled or belongs to another "
+                "practice; enable it (Invoicing > Configuration > Payment Providers) or ask "
+                "the client for another card.",
+                provider=provider.name,
+            )
         return self._billing_autopay_refusal()
 
     def _billing_autopay_create_transaction(self):

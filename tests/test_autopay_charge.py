@@ -171,6 +171,14 @@ class TestAutopayCharge(PracticeBillingCase, MockEmail, AutopayFixtures):
         self.assertEqual(invoice.billing_autopay_state, "skipped")
         self.assertIn("paid another way", invoice.billing_autopay_reason)
 
+    def test_a_disabled_provider_charges_nothing_and_says_so(self):
+        invoice = self._bill_november(self.client_jane)
+        self.provider.state = "disabled"  # Odoo archives its saved cards
+        self._autopay(4)
+        self.assertFalse(self._transactions(invoice))
+        self.assertEqual(invoice.billing_autopay_state, "skipped")
+        self.assertIn("without a card for Jane Doe", invoice.billing_autopay_reason)
+
     def test_draft_and_cancelled_invoices_are_never_charged(self):
         drafted = self._bill_november(self.client_jane)
         drafted.button_draft()
