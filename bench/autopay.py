@@ -13,7 +13,7 @@ posted $300 invoice and a saved card, it times in one process:
 
 Both charge the same cards through the same provider and end with the same payments. Receipts
 are printed apart, by their own job, and are part of neither figure (``--receipts`` times
-that job too: it prints PDFs, so it wants the server ``./dev.sh bench-autopay`` starts).
+that job too; it prints PDFs with wkhtmltopdf, slowly without a server at ``report.url``).
 """
 
 import argparse
