@@ -1,4 +1,13 @@
-from odoo import fields, models
+import contextlib
+import logging
+from datetime import timedelta
+
+from odoo import Command, api, fields, models
+from odoo.exceptions import AccessError, UserError
+from odoo.tools import SQL, format_amount
+from odoo.tools.safe_eval import safe_eval, time
+
+_logger = logging.getLogger(__name__)
 
 AUTOPAY_STATES = [
     ("scheduled", "Scheduled"),
@@ -7,10 +16,26 @@ AUTOPAY_STATES = [
     ("held", "Held"),
     ("skipped", "Skipped"),
 ]
+# A transaction in one of these states has charged the card, or may still: the invoice is
+# never charged again while one exists (payment.transaction's states).
+OPEN_TRANSACTION_STATES = ("draft", "pending", "authorized", "done")
+# Session fees an HSA/FSA card refuses (calendar.event.billing_attendance).
+HSA_EXCLUDED_ATTENDANCE = ("late_cancel", "no_show")
+# Invoices AutoPay leaves alone: paid, being paid, or reversed by a credit note.
+SETTLED_PAYMENT_STATES = ("paid", "in_payment", "reversed")
+# Receipts printed together (one wkhtmltopdf process) and committed at a time.
+RECEIPT_BATCH = 50
 
 
 class AccountMove(models.Model):
-    """AutoPay (#13) on the invoice: whether and when the client's saved card pays it."""
+    """AutoPay (#13) on the invoice: whether and when the client's saved card pays it.
+
+    Posting an invoice of an enrolled client schedules it (and emails the notice); the daily
+    job ``_cron_billing_autopay`` charges what is due through Odoo's own offline payment
+    transactions, which create, post and reconcile the payment. Each charge is made exactly
+    once: the invoice row is locked, and a transaction that charged or may have charged it
+    (OPEN_TRANSACTION_STATES) is settled instead of charging again.
+    """
 
     _inherit = "account.move"
 
@@ -39,3 +64,511 @@ class AccountMove(models.Model):
         readonly=True,
         help="Why the invoice was not charged, or the provider's answer to the last attempt.",
     )
+    billing_autopay_amount = fields.Monetary(
+        string="AutoPay Amount",
+        compute="_compute_billing_autopay_amount",
+        help="What the card will be charged: the amount due, less the late-cancellation and "
+        "no-show fees an HSA/FSA card does not pay.",
+    )
+    billing_autopay_excluded_amount = fields.Monetary(
+        string="Left for Another Payment",
+        compute="_compute_billing_autopay_amount",
+        help="Late-cancellation and no-show fees the client's HSA/FSA card is never charged.",
+    )
+    billing_autopay_card = fields.Char(
+        string="AutoPay Card",
+        compute="_compute_billing_autopay_card",
+        compute_sudo=True,
+        help="The client's saved card AutoPay charges.",
+    )
+
+    # ------------------------------------------------------------------ amounts
+    @api.depends("amount_residual", "invoice_line_ids.price_total", "partner_id")
+    def _compute_billing_autopay_amount(self):
+        for invoice in self:
+            excluded = sum(invoice._billing_autopay_excluded_lines().mapped("price_total"))
+            invoice.billing_autopay_excluded_amount = excluded
+            invoice.billing_autopay_amount = invoice.currency_id.round(
+                max(invoice.amount_residual - excluded, 0.0)
+            )
+
+    @api.depends("partner_id")
+    def _compute_billing_autopay_card(self):
+        for invoice in self:
+            invoice.billing_autopay_card = invoice.partner_id.billing_autopay_token_id.display_name
+
+    def _billing_autopay_excluded_lines(self):
+        """The lines the client's card never pays: an HSA/FSA card's late-cancellation and
+        no-show fees (left for another payment, in full, whatever else was paid)."""
+        self.ensure_one()
+        if not self.partner_id.sudo().billing_autopay_hsa:
+            return self.env["account.move.line"]
+        return self.invoice_line_ids.filtered(
+            lambda line: (
+                line.billing_session_id.sudo().billing_attendance in HSA_EXCLUDED_ATTENDANCE
+            )
+        )
+
+    # ------------------------------------------------------------------ scheduling
+    def _post(self, soft=True):
+        """Override of `account`: posted invoices of AutoPay clients are scheduled."""
+        posted = super()._post(soft=soft)
+        posted.filtered(lambda m: m._billing_autopay_applies())._billing_autopay_schedule()
+        return posted
+
+    def _billing_autopay_applies(self):
+        """Whether AutoPay should schedule this invoice now that it is posted: a customer
+        invoice of an enrolled client, in a practice with AutoPay on, not held nor handled
+        yet."""
+        self.ensure_one()
+        return (
+            self.move_type == "out_invoice"
+            and self.company_id.billing_autopay_enabled
+            and not self.billing_autopay_state
+            and bool(self.partner_id._billing_autopay_active())
+        )
+
+    def button_draft(self):
+        """Override of `account`: an invoice back in draft is not charged; posted again, it
+        is scheduled again with a new notice (its amount may have changed)."""
+        result = super().button_draft()
+        self.filtered(
+            lambda m: m.billing_autopay_state in ("scheduled", "failed", "skipped")
+        ).write({"billing_autopay_state": False, "billing_autopay_date": False})
+        return result
+
+    def _billing_autopay_schedule(self):
+        """Schedule each invoice for the notice's end and tell its client, or skip it with
+        the reason (above the client's limit, nothing an HSA/FSA card pays)."""
+        for invoice in self:
+            today = invoice.company_id._billing_local_date(fields.Datetime.now())
+            if invoice.billing_autopay_hold:
+                invoice.write({"billing_autopay_state": "held", "billing_autopay_date": False})
+                continue
+            refusal = invoice._billing_autopay_refusal()
+            if refusal:
+                invoice._billing_autopay_skip(refusal, tell_client=True)
+                continue
+            invoice.write(
+                {
+                    "billing_autopay_state": "scheduled",
+                    "billing_autopay_date": today
+                    + timedelta(days=invoice.company_id.billing_autopay_notice_days),
+                    "billing_autopay_reason": False,
+                }
+            )
+            invoice._billing_autopay_tell_client("practice_billing.mail_template_autopay_notice")
+
+    def _billing_autopay_refusal(self):
+        """Why the card must not pay this invoice's amount (empty when it may)."""
+        self.ensure_one()
+        amount = self.billing_autopay_amount
+        if self.currency_id.is_zero(amount):
+            return self.env._(
+                "Nothing to charge: what is due is late-cancellation or no-show fees, which an "
+                "HSA/FSA card does not pay."
+            )
+        limit = self.partner_id.sudo().billing_autopay_limit
+        if limit and self.currency_id.compare_amounts(amount, limit) > 0:
+            return self.env._(
+                "%(amount)s is above the AutoPay limit of %(limit)s.",
+                amount=self._billing_autopay_money(amount),
+                limit=self._billing_autopay_money(limit),
+            )
+        return ""
+
+    def _billing_autopay_money(self, amount):
+        return format_amount(self.env, amount, self.currency_id)
+
+    def _billing_autopay_skip(self, reason, tell_client=False):
+        """Leave the invoice uncharged for ``reason``; tell the client and staff if asked."""
+        self.ensure_one()
+        self.write(
+            {
+                "billing_autopay_state": "skipped",
+                "billing_autopay_date": False,
+                "billing_autopay_reason": reason,
+            }
+        )
+        if tell_client:
+            self._billing_autopay_tell_client("practice_billing.mail_template_autopay_skipped")
+            self.partner_id._billing_schedule_activity(
+                self,
+                self.env._("AutoPay did not charge %(invoice)s", invoice=self.name),
+                [reason, self.env._("The client was asked to pay it another way.")],
+                self.company_id,
+            )
+
+    def _billing_autopay_tell_client(self, template_xmlid):
+        """Email the invoice's client (their payer) the AutoPay ``template``: amounts, card,
+        dates and links only, nothing clinical."""
+        self.ensure_one()
+        self._portal_ensure_token()
+        self.message_post_with_source(
+            template_xmlid, subtype_xmlid="mail.mt_comment", partner_ids=self.partner_id.ids
+        )
+
+    # ------------------------------------------------------------------ staff
+    def _billing_autopay_check_staff(self, group_xmlid):
+        """Staff actions check the user's group and their access to the invoices before
+        the work is done as the system (payment providers are not the user's to read)."""
+        if not self.env.user.has_group(group_xmlid):
+            raise AccessError(self.env._("Only billing staff can change AutoPay on invoices."))
+        self.check_access("write")
+
+    def action_billing_autopay_hold(self):
+        """Staff: never charge these invoices automatically (disputed, insurance pending)."""
+        self._billing_autopay_check_staff("practice_billing.group_billing_user")
+        for invoice in self.sudo():
+            if invoice.billing_autopay_state == "charged":
+                raise UserError(
+                    self.env._(
+                        "%(invoice)s was already charged to the client's card; hold has no "
+                        "effect. Refund the payment instead.",
+                        invoice=invoice.name,
+                    )
+                )
+            invoice.write(
+                {
+                    "billing_autopay_hold": True,
+                    "billing_autopay_state": "held",
+                    "billing_autopay_date": False,
+                }
+            )
+
+    def action_billing_autopay_release(self):
+        """Staff: let AutoPay charge these invoices again, after a new notice to the client."""
+        self._billing_autopay_check_staff("practice_billing.group_billing_user")
+        invoices = self.sudo().filtered("billing_autopay_hold")
+        invoices.write({"billing_autopay_hold": False, "billing_autopay_state": False})
+        invoices.filtered(
+            lambda m: m.state == "posted" and m._billing_autopay_applies()
+        )._billing_autopay_schedule()
+
+    def action_billing_autopay_charge_now(self):
+        """Staff: charge the card now, by the same path (and lock) as the daily job."""
+        self._billing_autopay_check_staff("practice_billing.group_billing_manager")
+        for invoice in self.sudo():
+            blocker = invoice._billing_autopay_blocker()
+            if blocker:
+                raise UserError(
+                    self.env._(
+                        "%(invoice)s cannot be charged: %(reason)s",
+                        invoice=invoice.name,
+                        reason=blocker,
+                    )
+                )
+            if not invoice._billing_autopay_charge():
+                raise UserError(
+                    self.env._(
+                        "%(invoice)s is being charged right now by the scheduled job; "
+                        "reload the invoice in a moment.",
+                        invoice=invoice.name,
+                    )
+                )
+        self._billing_autopay_trigger_receipts()
+
+    # ------------------------------------------------------------------ the daily job
+    @api.model
+    def _cron_billing_autopay(self):
+        """Daily: charge each practice's due AutoPay invoices, each in its own transaction
+        (one invoice's failure never stops the others; a crash never charges twice)."""
+        companies = self.env["res.company"].sudo().search([("billing_autopay_enabled", "=", True)])
+        for company in companies:
+            today = company._billing_local_date(fields.Datetime.now())
+            due = self.sudo().search(self._billing_autopay_due_domain(company, today), order="id")
+            for done, invoice in enumerate(due, start=1):
+                invoice._billing_autopay_charge_or_log()
+                self.env["ir.cron"]._notify_progress(done=done, remaining=len(due) - done)
+            if due:
+                self._billing_autopay_trigger_receipts()
+
+    @api.model
+    def _billing_autopay_due_domain(self, company, today):
+        """The invoices whose charge (or retry) is due in ``company`` on ``today``."""
+        return [
+            ("company_id", "=", company.id),
+            ("move_type", "=", "out_invoice"),
+            ("state", "=", "posted"),
+            ("billing_autopay_state", "in", ("scheduled", "failed")),
+            ("billing_autopay_date", "<=", today),
+            ("billing_autopay_hold", "=", False),
+        ]
+
+    def _billing_autopay_charge_or_log(self):
+        """Charge the invoice; if something breaks, undo what was not committed and note it
+        on the invoice for staff."""
+        self.ensure_one()
+        committing = self._billing_autopay_can_commit()
+        try:
+            with contextlib.nullcontext() if committing else self.env.cr.savepoint():
+                self._billing_autopay_charge()
+        except Exception as error:  # one invoice fails, the job goes on
+            _logger.exception("AutoPay: invoice %s not charged", self.id)
+            if committing:
+                self.env.cr.rollback()
+            self.message_post(
+                body=self.env._(
+                    "AutoPay could not charge this invoice: %(error)s",
+                    error=str(error) or type(error).__name__,
+                )
+            )
+            self._billing_autopay_commit()
+
+    def _billing_autopay_charge(self):
+        """Charge the invoice's due amount to the client's card, exactly once.
+
+        Returns False when another worker holds the invoice (it is charging it), True
+        otherwise. The transaction is committed before the provider is asked, so that a
+        crash after its answer leaves a transaction to settle, never a second charge.
+        """
+        self.ensure_one()
+        invoice = self._billing_autopay_lock()
+        if not invoice:
+            return False
+        transaction = invoice._billing_autopay_open_transaction()
+        if transaction:
+            invoice._billing_autopay_settle(transaction)
+            invoice._billing_autopay_commit()
+            return True
+        blocker = invoice._billing_autopay_blocker()
+        if blocker:
+            invoice._billing_autopay_skip(blocker)
+            invoice._billing_autopay_commit()
+            return True
+        transaction = invoice._billing_autopay_create_transaction()
+        invoice._billing_autopay_commit()
+        transaction._send_payment_request()
+        # The provider's answer is kept even if settling it below breaks.
+        invoice._billing_autopay_commit()
+        invoice._billing_autopay_settle(transaction)
+        invoice._billing_autopay_commit()
+        return True
+
+    def _billing_autopay_lock(self):
+        """Lock the invoice row and return it freshly read, or nothing if another worker
+        holds it. Under Odoo's repeatable read, a row another worker changed and committed
+        since this transaction began raises a serialization failure instead: either way
+        the invoice is charged once (creating a transaction writes the invoice row)."""
+        self.env.cr.execute(
+            SQL(
+                "SELECT id FROM account_move WHERE id IN %s FOR UPDATE SKIP LOCKED", tuple(self.ids)
+            )
+        )
+        locked = self.browse(row[0] for row in self.env.cr.fetchall())
+        locked.invalidate_recordset()
+        return locked
+
+    def _billing_autopay_open_transaction(self):
+        """The latest transaction of this invoice that charged the card or may still."""
+        self.ensure_one()
+        return (
+            self.sudo()
+            .transaction_ids.filtered(
+                lambda tx: tx.state in OPEN_TRANSACTION_STATES and tx.operation != "refund"
+            )
+            .sorted("id")[-1:]
+        )
+
+    def _billing_autopay_blocker(self):
+        """Why AutoPay must not charge this invoice now (empty when it may): checked again
+        under the lock, as anything may have changed since it was scheduled."""
+        self.ensure_one()
+        if self.state != "posted" or self.move_type != "out_invoice":
+            return self.env._("The invoice is not posted.")
+        if self.payment_state in SETTLED_PAYMENT_STATES:
+            return self.env._("The invoice was paid another way.")
+        if self.billing_autopay_hold:
+            return self.env._("Staff hold the invoice.")
+        if not self.partner_id._billing_autopay_active():
+            return self.env._(
+                "AutoPay is paused, ended or without a card for %(client)s.",
+                client=self.partner_id.display_name,
+            )
+        provider = self.partner_id.sudo().billing_autopay_token_id.provider_id
+        if provider.state == "disabled" or provider.company_id != self.company_id:
+            return self.env._(
+                "The card's payment provider %(provider)s is disabled or belongs to another "
+                "practice; enable it (Invoicing > Configuration > Payment Providers) or ask "
+                "the client for another card.",
+                provider=provider.name,
+            )
+        return self._billing_autopay_refusal()
+
+    def _billing_autopay_create_transaction(self):
+        """Create the offline transaction charging the client's card for this invoice, as
+        `account_payment` does for a payment by token, and count the attempt."""
+        self.ensure_one()
+        token = self.partner_id.sudo().billing_autopay_token_id
+        transaction = (
+            self.env["payment.transaction"]
+            .sudo()
+            .create(
+                {
+                    "provider_id": token.provider_id.id,
+                    "payment_method_id": token.payment_method_id.id,
+                    "reference": self.env["payment.transaction"]
+                    .sudo()
+                    ._compute_reference(
+                        token.provider_id.code, invoice_ids=[Command.set(self.ids)]
+                    ),
+                    "amount": self.billing_autopay_amount,
+                    "currency_id": self.currency_id.id,
+                    "partner_id": self.partner_id.id,
+                    "token_id": token.id,
+                    "operation": "offline",
+                    "invoice_ids": [Command.set(self.ids)],
+                }
+            )
+        )
+        # Writing the invoice row with the transaction is what makes a worker that read the
+        # invoice before this commit fail on its lock rather than charge it again.
+        self.billing_autopay_attempts += 1
+        return transaction
+
+    def _billing_autopay_settle(self, transaction):
+        """Apply the provider's answer: paid, waiting, or declined."""
+        self.ensure_one()
+        if transaction.state == "done":
+            self._billing_autopay_charged(transaction)
+        elif transaction.state in ("error", "cancel"):
+            self._billing_autopay_declined(transaction)
+        elif self.billing_autopay_reason != self._billing_autopay_waiting_reason(transaction):
+            self.billing_autopay_reason = self._billing_autopay_waiting_reason(transaction)
+
+    def _billing_autopay_waiting_reason(self, transaction):
+        return self.env._(
+            "Waiting for the provider's answer to %(reference)s; not charged again meanwhile.",
+            reference=transaction.reference,
+        )
+
+    def _billing_autopay_charged(self, transaction):
+        """Odoo's post-processing creates, posts and reconciles the payment (once); the
+        client's receipt follows in the background (_cron_billing_autopay_receipts)."""
+        if not transaction.is_post_processed or not transaction.payment_id:
+            transaction._post_process()
+        self.write(
+            {
+                "billing_autopay_state": "charged",
+                "billing_autopay_date": False,
+                "billing_autopay_reason": False,
+            }
+        )
+
+    def _billing_autopay_declined(self, transaction):
+        """A declined charge is retried the next day, up to the practice's maximum; then
+        AutoPay pauses for the client, who is emailed, and staff get the provider's reason."""
+        transaction._post_process()  # Odoo cancels what it prepared for the payment
+        reason = transaction.state_message or self.env._("The card was declined.")
+        if self.billing_autopay_attempts < self.company_id.billing_autopay_max_attempts:
+            tomorrow = self.company_id._billing_local_date(fields.Datetime.now()) + timedelta(1)
+            self.write(
+                {
+                    "billing_autopay_state": "failed",
+                    "billing_autopay_date": tomorrow,
+                    "billing_autopay_reason": reason,
+                }
+            )
+            return
+        self.write(
+            {
+                "billing_autopay_state": "failed",
+                "billing_autopay_date": False,
+                "billing_autopay_reason": reason,
+            }
+        )
+        self.partner_id._billing_autopay_pause(
+            self.env._(
+                "%(invoice)s declined %(count)s times: %(reason)s",
+                invoice=self.name,
+                count=self.billing_autopay_attempts,
+                reason=reason,
+            )
+        )
+        self._billing_autopay_tell_client("practice_billing.mail_template_autopay_paused")
+        self.partner_id._billing_schedule_activity(
+            self,
+            self.env._("AutoPay paused: %(invoice)s declined", invoice=self.name),
+            [
+                self.env._(
+                    "The card was declined %(count)s times for %(invoice)s; AutoPay is paused "
+                    "for %(client)s.",
+                    count=self.billing_autopay_attempts,
+                    invoice=self.name,
+                    client=self.partner_id.display_name,
+                ),
+                self.env._("The provider said: %(reason)s", reason=reason),
+            ],
+            self.company_id,
+        )
+
+    # ------------------------------------------------------------------ receipts
+    @api.model
+    def _cron_billing_autopay_receipts(self):
+        """Triggered after charges: Odoo's receipt to each client charged by AutoPay, apart
+        from the charging so that printing never slows it down."""
+        companies = self.env["res.company"].sudo().search([("billing_autopay_enabled", "=", True)])
+        for company in companies:
+            self._billing_autopay_send_receipts(company)
+
+    @api.model
+    def _billing_autopay_trigger_receipts(self):
+        """Have the receipts' job run now (once per batch of charges, not per charge)."""
+        self.env.ref("practice_billing.ir_cron_autopay_receipts")._trigger()
+
+    @api.model
+    def _billing_autopay_send_receipts(self, company):
+        """Email Odoo's payment receipt (its template and PDF) for each AutoPay payment of
+        ``company`` not sent yet (Odoo's is_sent): a receipt missed by a crash goes with the
+        next run. The PDFs of a batch are printed together, in one wkhtmltopdf process."""
+        # As the system, in the payments' practice: receipts are the job's work, not a user's.
+        Payment = self.env["account.payment"].sudo().with_company(company)
+        payments = Payment.search(
+            [
+                ("company_id", "=", company.id),
+                ("is_sent", "=", False),
+                ("state", "in", ("in_process", "paid")),
+                ("payment_transaction_id.operation", "=", "offline"),
+                ("payment_transaction_id.invoice_ids.billing_autopay_state", "=", "charged"),
+            ],
+            order="id",
+        )
+        for start in range(0, len(payments), RECEIPT_BATCH):
+            self._billing_autopay_send_receipt_batch(payments[start : start + RECEIPT_BATCH])
+            self._billing_autopay_commit()
+
+    @api.model
+    def _billing_autopay_send_receipt_batch(self, payments):
+        """Post Odoo's receipt email, PDF attached, to each payment's client, as Odoo's
+        sending does for invoices: the template's subject and body, our own attachment."""
+        template = self.env.ref("account.mail_template_data_payment_receipt")
+        report = template.report_template_ids[:1]
+        pdfs = (
+            self.env["ir.actions.report"]
+            .with_env(payments.env)
+            ._render_pdf_each(report.report_name, payments.ids)
+        )
+        subjects = template._render_field("subject", payments.ids, compute_lang=True)
+        bodies = template._render_field("body_html", payments.ids, compute_lang=True)
+        for payment in payments:
+            name = (
+                safe_eval(report.print_report_name, {"object": payment, "time": time})
+                if report.print_report_name
+                else f"{report.name} {payment.name}"
+            ).replace("/", "-")
+            payment.message_post(
+                subject=subjects[payment.id],
+                body=bodies[payment.id],
+                partner_ids=payment.partner_id.ids,
+                subtype_xmlid="mail.mt_comment",
+                attachments=[(f"{name}.pdf", pdfs[payment.id])],
+            )
+        payments.mark_as_sent()
+
+    # ------------------------------------------------------------------ commits
+    def _billing_autopay_can_commit(self):
+        return self.env["practice.billing.run"]._can_commit()
+
+    def _billing_autopay_commit(self):
+        if self._billing_autopay_can_commit():
+            self.env.cr.commit()  # pylint: disable=invalid-commit

@@ -7,6 +7,7 @@ from dateutil.relativedelta import relativedelta
 from odoo import api, fields, models, tools
 from odoo.osv import expression
 
+from .account_move_autopay import AUTOPAY_STATES
 from .practice_billing_delivery_mixin import DELIVERY_STATES
 from .res_partner import billing_party_sql
 
@@ -60,6 +61,8 @@ class PracticeBillingDocument(models.Model):
             "payment_state",
             "invoice_date_due",
             "amount_residual_signed",
+            "billing_autopay_state",
+            "billing_autopay_date",
         ],
         "practice.statement": [
             "name",
@@ -121,6 +124,10 @@ class PracticeBillingDocument(models.Model):
         search="_search_clinician_id",
         help="The clinician of the sessions the document bills (the first, if several).",
     )
+    autopay_state = fields.Selection(AUTOPAY_STATES, string="AutoPay", readonly=True)
+    autopay_date = fields.Date(
+        string="AutoPay Date", readonly=True, help="When the client's saved card will be charged."
+    )
     res_model = fields.Char(string="Source Model", readonly=True)
     res_id = fields.Integer(string="Source ID", readonly=True)
 
@@ -151,7 +158,9 @@ class PracticeBillingDocument(models.Model):
                                             WHEN 'partial' THEN 'partial'
                                             WHEN 'reversed' THEN 'reversed'
                                             ELSE 'paid' END AS payment_status,
-                       {self._aging_bucket_sql()} AS aging_bucket
+                       {self._aging_bucket_sql()} AS aging_bucket,
+                       m.billing_autopay_state AS autopay_state,
+                       m.billing_autopay_date AS autopay_date
                   FROM account_move m JOIN res_company c ON c.id = m.company_id
                  WHERE m.move_type IN ('out_invoice', 'out_refund') AND m.state = 'posted'
                    -- the practice's clients and their payers only, not the company's
@@ -161,13 +170,13 @@ class PracticeBillingDocument(models.Model):
                 SELECT s.id * 4 + 1, 'statement', s.name, s.partner_id, s.company_id,
                        c.currency_id, s.date, s.balance_end, s.billing_delivery_method,
                        s.billing_delivery_state, FALSE, FALSE, 'practice.statement', s.id,
-                       NULL, 0, 0, 0, NULL, 'nothing_due'
+                       NULL, 0, 0, 0, NULL, 'nothing_due', NULL, NULL
                   FROM practice_statement s JOIN res_company c ON c.id = s.company_id
                 UNION ALL
                 SELECT b.id * 4 + 2, 'superbill', b.name, b.partner_id, b.company_id,
                        c.currency_id, b.date_end, b.amount_total, b.billing_delivery_method,
                        b.billing_delivery_state, FALSE, FALSE, 'practice.superbill', b.id,
-                       NULL, 0, 0, 0, NULL, 'nothing_due'
+                       NULL, 0, 0, 0, NULL, 'nothing_due', NULL, NULL
                   FROM practice_superbill b JOIN res_company c ON c.id = b.company_id
                  WHERE b.state = 'issued'
             )
@@ -336,7 +345,9 @@ class PracticeBillingDocument(models.Model):
         """Figures of the strip above the list, in the current company's currency.
 
         Returns a dict: currency_id, uninvoiced (+ _count), invoiced_this_month (+ _count),
-        past_due (+ _count), not_delivered_count.
+        past_due (+ _count), not_delivered_count, and with AutoPay on (autopay_enabled):
+        autopay_next_7_days (+ _count, what the cards will be charged) and
+        autopay_failed_count.
         Each figure matches a filter of the list (or, for uninvoiced, the sessions list),
         so that clicking it shows the documents it adds up."""
         company = self.env.company
@@ -374,6 +385,31 @@ class PracticeBillingDocument(models.Model):
             "not_delivered_count": self.search_count(
                 [*mine, ("delivery_state", "in", NOT_DELIVERED_STATES)]
             ),
+            **self._autopay_figures(mine),
+        }
+
+    @api.model
+    def _autopay_figures(self, mine):
+        """AutoPay's figures: what the cards will be charged in the next 7 days (the
+        filter "AutoPay next 7 days"), and the invoices whose charge failed."""
+        if not any(self.env.companies.mapped("billing_autopay_enabled")):
+            return {"autopay_enabled": False}
+        today = self.env.company._billing_local_date(fields.Datetime.now())
+        soon = self.search(
+            [
+                *mine,
+                ("autopay_state", "in", ("scheduled", "failed")),
+                ("autopay_date", "<=", today + timedelta(days=7)),
+            ]
+        )
+        invoices = self.env["account.move"].browse(soon.mapped("res_id"))
+        return {
+            "autopay_enabled": True,
+            "autopay_next_7_days": self._total(
+                (invoice.currency_id, invoice.billing_autopay_amount) for invoice in invoices
+            ),
+            "autopay_next_7_days_count": len(invoices),
+            "autopay_failed_count": self.search_count([*mine, ("autopay_state", "=", "failed")]),
         }
 
     @api.model
