@@ -17,6 +17,7 @@ that job too; it prints PDFs with wkhtmltopdf, slowly without a server at ``repo
 """
 
 import argparse
+import base64
 import time
 
 import odoo
@@ -53,25 +54,12 @@ def setup_practice(env, n):
             for client in clients
         ]
     )
-    consents = env["practice.autopay.consent"].create(
-        [
-            {
-                "partner_id": token.partner_id.id,
-                "token_id": token.id,
-                "terms_version": 1,
-                "source": "staff",
-            }
-            for token in tokens
-        ]
-    )
-    for client, token, consent in zip(clients, tokens, consents, strict=True):
-        client.write(
-            {
-                "billing_autopay": True,
-                "billing_autopay_token_id": token.id,
-                "billing_autopay_consent_id": consent.id,
-            }
-        )
+    # The consent staff record with a signed form (the one way to enroll).
+    signed_form = ("autopay-form.pdf", base64.b64encode(b"%PDF-1.4 signed"))
+    company.billing_autopay_enabled = True  # enrollment asks for it; posting below must not
+    for client, token in zip(clients, tokens, strict=True):
+        client._billing_autopay_enroll(token, "staff", signed_form=signed_form)
+    company.billing_autopay_enabled = False
     invoices = env["account.move"]
     for start in range(0, len(clients), 250):
         invoices |= env["account.move"].create(

@@ -1,6 +1,8 @@
 """AutoPay fixtures: Odoo's demo payment provider (its tokens simulate the card processor's
 answer: done, pending, cancel, error) for a practice, and clients enrolled with a card."""
 
+import base64
+
 from odoo import Command
 
 
@@ -39,23 +41,21 @@ class AutopayFixtures:
                 }
             )
         )
-        consent = env["practice.autopay.consent"].create(
-            {
-                "partner_id": client.id,
-                "company_id": provider.company_id.id,
-                "token_id": token.id,
-                "terms_version": 1,
-                "source": "staff",
-            }
+        # Through the enrollment staff make with a signed form (the one way in).
+        client = client.with_env(env)
+        company = provider.company_id
+        enabled = company.billing_autopay_enabled
+        company.billing_autopay_enabled = True
+        client._billing_autopay_enroll(
+            token,
+            "staff",
+            limit=vals.pop("billing_autopay_limit", 0.0),
+            hsa=vals.pop("billing_autopay_hsa", False),
+            signed_form=("autopay-form.pdf", base64.b64encode(b"%PDF-1.4 signed")),
         )
-        client.write(
-            {
-                "billing_autopay": True,
-                "billing_autopay_token_id": token.id,
-                "billing_autopay_consent_id": consent.id,
-                **vals,
-            }
-        )
+        company.billing_autopay_enabled = enabled
+        if vals:
+            client.sudo().write(vals)
         return token
 
     @classmethod

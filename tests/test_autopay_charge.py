@@ -98,7 +98,7 @@ class TestAutopayCharge(PracticeBillingCase, MockEmail, AutopayFixtures):
         self.assertFalse(self._mails_to(self.mails_at_posting, "jane@", "AutoPay"))
 
     def test_a_client_not_enrolled_or_paused_is_not_scheduled(self):
-        self.client_jane.billing_autopay_paused = True
+        self.client_jane._billing_autopay_pause("paused by staff")
         self.assertFalse(self._bill_november(self.client_jane).billing_autopay_state)
         self.assertFalse(self._bill_november(self.client_marcus).billing_autopay_state)
 
@@ -199,7 +199,7 @@ class TestAutopayCharge(PracticeBillingCase, MockEmail, AutopayFixtures):
 
     # ------------------------------------------------------------------ limit, HSA/FSA
     def test_above_the_limit_is_skipped_and_client_and_staff_are_told(self):
-        self.client_jane.billing_autopay_limit = 250.0
+        self.client_jane.sudo().billing_autopay_limit = 250.0
         invoice = self._bill_november(self.client_jane)
         self.assertEqual(invoice.billing_autopay_state, "skipped")
         self.assertIn("above the AutoPay limit of $\xa0250.00", invoice.billing_autopay_reason)
@@ -214,7 +214,7 @@ class TestAutopayCharge(PracticeBillingCase, MockEmail, AutopayFixtures):
         self.assertFalse(self._transactions(invoice))
 
     def test_an_hsa_card_never_pays_no_show_fees(self):
-        self.client_jane.billing_autopay_hsa = True
+        self.client_jane.sudo().billing_autopay_hsa = True
         self._create_session(self.client_jane, "2026-11-20 15:00:00", billing_attendance="no_show")
         invoice = self._bill_november(self.client_jane)
         self.assertEqual(invoice.amount_total, 375.0)
@@ -229,7 +229,7 @@ class TestAutopayCharge(PracticeBillingCase, MockEmail, AutopayFixtures):
         self.assertEqual(invoice.billing_autopay_state, "charged")
 
     def test_an_hsa_card_with_only_fees_to_pay_is_skipped(self):
-        self.client_jane.billing_autopay_hsa = True
+        self.client_jane.sudo().billing_autopay_hsa = True
         invoice = self._bill_november(self.client_jane, sessions=1, billing_attendance="no_show")
         self.assertEqual(invoice.billing_autopay_state, "skipped")
         self.assertIn("HSA/FSA", invoice.billing_autopay_reason)
