@@ -5,6 +5,7 @@
 #   ./dev.sh test-odoo [pytest args]   Odoo's own tests of what the addon overrides, addon installed
 #   ./dev.sh bench   billing-run benchmark (bench/monthly_run.py), N = 500 and 5000 unless given
 #   ./dev.sh bench-export [N]   Billing Documents export benchmark (bench/export_pdf.py)
+#   ./dev.sh bench-autopay [N]   AutoPay charging benchmark (bench/autopay.py), N = 500
 #   ./dev.sh screenshots [file.png ...]   remake docs/*.png from a fresh demo practice
 # Odoo 18 source: $ODOO_SRC, else $PB_CACHE/odoo (default ~/.cache/practice-billing/odoo);
 # `start` clones upstream 18.0 there when neither exists.
@@ -296,6 +297,16 @@ cmd_bench_export() { # ./dev.sh bench-export [N]: bench/export_pdf.py with a ser
     --report-url "http://127.0.0.1:$port" -n "$n"
 }
 
+cmd_bench_autopay() { # ./dev.sh bench-autopay [N]: bench/autopay.py, AutoPay against Register Payment
+  prepare noclone
+  local n="${1:-500}" db="pb_bench_autopay"
+  dropdb -h 127.0.0.1 --if-exists "$db"
+  odoo_bin -d "$db" -i practice_billing,payment_demo --without-demo=all --stop-after-init \
+    --http-port=0 --log-level=warn || die "Install failed."
+  "$VENV/bin/python" "$REPO/bench/autopay.py" --config "$BUILD/odoo.conf" --db "$db" -n "$n"
+  dropdb -h 127.0.0.1 --if-exists "$db"
+}
+
 cmd_screenshots() { # ./dev.sh screenshots [file.png ...]: docs/make_screenshots.py on a fresh demo
   prepare noclone
   local db="pb_screenshots" port=8078
@@ -320,6 +331,7 @@ case "${1:-}" in
   test-odoo) shift; cmd_test_odoo "$@" ;;
   bench) shift; cmd_bench "$@" ;;
   bench-export) shift; cmd_bench_export "$@" ;;
+  bench-autopay) shift; cmd_bench_autopay "$@" ;;
   screenshots) shift; cmd_screenshots "$@" ;;
-  *) echo "usage: ./dev.sh start | ./dev.sh test [pytest args] | ./dev.sh test-odoo [pytest args] | ./dev.sh bench [N ...] | ./dev.sh bench-export [N] | ./dev.sh screenshots [file.png ...]" >&2; exit 2 ;;
+  *) echo "usage: ./dev.sh start | ./dev.sh test [pytest args] | ./dev.sh test-odoo [pytest args] | ./dev.sh bench [N ...] | ./dev.sh bench-export [N] | ./dev.sh bench-autopay [N] | ./dev.sh screenshots [file.png ...]" >&2; exit 2 ;;
 esac
