@@ -1,6 +1,7 @@
 """Who pays (#14): a parent pays for their children, one partner of a couple for both; the
 invoices, statements and reminders go to them, superbills stay the patient's."""
 
+import re
 from datetime import datetime, timedelta
 
 from freezegun import freeze_time
@@ -115,6 +116,13 @@ class TestFamilyInvoice(FamilyCase):
         self.assertEqual(len(superbill_mails), 2, subjects)
         for mail in superbill_mails:
             self.assertTrue(mail["attachments"])
+            # Addressed to the parent, saying whose superbill it is.
+            self.assertIn("Dear Anna Doe", mail["body"])
+        patients = sorted(
+            re.search(r"The superbill of\s+(\w+ Doe)", mail["body"]).group(1)
+            for mail in superbill_mails
+        )
+        self.assertEqual(patients, ["Emma Doe", "Liam Doe"])
         # One statement, the parent's: what she owes for both children.
         Statement = self.env["practice.statement"]
         statement = Statement.search([("date", "=", "2026-12-01")])
