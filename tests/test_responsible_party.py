@@ -96,6 +96,15 @@ class TestFamilyInvoice(FamilyCase):
         self.assertEqual(self.anna.billing_amount_due, 430.0)
         self.assertEqual(self.emma.billing_uninvoiced_amount, 0.0)
 
+    def test_bill_now_counts_the_children_on_the_parents_one_invoice(self):
+        self.company.billing_last_cutoff = "2026-11-01 04:00:00"  # October is billed
+        self._november_sessions()
+        with freeze_time("2026-11-27 12:00:00"):
+            preview = self.env["practice.billing.preview"]._create_for_next_run()
+            message = preview.confirmation_message
+        self.assertIn("Bill 2 clients for $\xa0430.00 now: one invoice dated", message)
+        self.assertIn("3 sessions", message)
+
     def test_invoice_statement_and_superbills_reach_the_parent(self):
         self.company.billing_auto_statement = True
         self._november_sessions()

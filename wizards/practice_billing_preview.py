@@ -157,10 +157,15 @@ class PracticeBillingPreview(models.TransientModel):
                 "%(cutoff)s and is not invoiced yet.",
                 cutoff=self.company_id._billing_format_datetime(run.cutoff, with_zone=True),
             )
+        # A payer's invoice may cover several clients (a parent of two): count both.
+        clients = {s.billing_client_id for invoice in plan.billed for s in invoice.sessions}
         text = self.env._(
-            "Bill %(clients)s clients for %(amount)s now: one invoice each, dated %(date)s, "
+            "Bill %(clients)s clients for %(amount)s now: %(invoices)s dated %(date)s, "
             "for their %(sessions)s sessions that started before %(cutoff)s.",
-            clients=len(plan.billed),
+            clients=len(clients),
+            invoices=self.env._("one invoice")
+            if len(plan.billed) == 1
+            else self.env._("%(count)s invoices", count=len(plan.billed)),
             amount=format_amount(self.env, plan.amount_total, self.currency_id),
             date=format_date(self.env, run.invoice_date),
             sessions=sum(len(invoice.sessions) for invoice in plan.billed),
@@ -168,7 +173,7 @@ class PracticeBillingPreview(models.TransientModel):
         )
         if plan.failing:
             text += " " + self.env._(
-                "%(count)s more clients cannot be billed yet (see Not Billed).",
+                "%(count)s more invoices cannot be made yet (see Not Billed).",
                 count=len(plan.failing),
             )
         if run.closes_period:
