@@ -1,0 +1,110 @@
+"""An attacker's review of Who pays (#14) and AutoPay (#13): each test is a path someone
+could take to reach data or money that is not theirs, and the answer they must get."""
+
+from datetime import date
+
+from freezegun import freeze_time
+
+from odoo import Command
+from odoo.exceptions import AccessError
+from odoo.tests import tagged
+
+from odoo.addons.mail.tests.common import MockEmail
+
+from .autopay_common import AutopayFixtures
+from .common import PracticeBillingCase
+
+RUN = "2026-12-01 06:00:00"
+DAY = "2026-12-%02d 15:00:00"
+
+
+@tagged("-at_install", "post_install")
+class TestReviewAutopayStaff(PracticeBillingCase, MockEmail, AutopayFixtures):
+    """AutoPay's state on an invoice decides when a client's card is charged: staff change
+    it through Hold, Release and Charge Now (each checks the role), never by writing it."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.company.write(
+            {"billing_auto_invoice": True, "billing_autopay_enabled": True, "email": "b@r.example"}
+        )
+        cls.env["res.company"].sudo().search([("id", "!=", cls.company.id)]).write(
+            {"billing_autopay_enabled": False}
+        )
+        cls._create_people()
+        cls.provider = cls._demo_provider(cls.env, cls.company)
+        cls.card = cls._enroll(cls.env, cls.client_jane, cls.provider)
+
+    def _bill_november(self):
+        for day in (2, 9):
+            self._create_session(self.client_jane, f"2026-11-{day:02d} 15:00:00")
+        with self.mock_mail_gateway():
+            self._cron(RUN)
+        return self._invoices_of(self.client_jane)[-1:]
+
+    def _charges(self, invoice):
+        return self.env["payment.transaction"].search([("invoice_ids", "in", invoice.ids)])
+
+    def test_staff_cannot_write_the_autopay_state_to_force_a_charge(self):
+        """The client was told "we will charge your card on December 4": a Billing User who
+        writes the date (or a manager who resets the attempts, or lifts a hold without
+        Release and its new notice) would have the card charged before the date the client
+        was given to pay another way, without Charge Now (managers only)."""
+        invoice = self._bill_november()
+        self.assertEqual(invoice.billing_autopay_state, "scheduled")
+        self.assertEqual(invoice.billing_autopay_date, date(2026, 12, 4))
+        for user in (self.billing_user, self.billing_manager):
+            for vals in (
+                {"billing_autopay_date": date(2026, 12, 1)},
+                {"billing_autopay_state": "failed", "billing_autopay_date": date(2026, 12, 1)},
+                {"billing_autopay_attempts": 0},
+                {"billing_autopay_hold": True},
+                {"billing_autopay_reason": "fine"},
+            ):
+                with self.subTest(user=user.login, vals=vals), self.assertRaises(AccessError):
+                    invoice.with_user(user).write(dict(vals))
+        with freeze_time(DAY % 2), self.mock_mail_gateway():
+            self.env["account.move"]._cron_billing_autopay()
+        self.assertEqual(invoice.billing_autopay_state, "scheduled")
+        self.assertFalse(self._charges(invoice), "not before the date the client was told")
+
+    def test_an_invoice_cannot_be_created_already_scheduled(self):
+        """An invoice made with an AutoPay state is never scheduled by posting (no notice),
+        yet the daily job would charge it."""
+        with self.assertRaises(AccessError):
+            self.env["account.move"].with_user(self.billing_user).create(
+                {
+                    "move_type": "out_invoice",
+                    "partner_id": self.client_jane.id,
+                    "billing_autopay_state": "scheduled",
+                    "billing_autopay_date": "2026-12-01",
+                    "invoice_line_ids": [Command.create({"name": "x", "price_unit": 10.0})],
+                }
+            )
+
+    def test_billing_staff_still_post_reset_hold_and_release(self):
+        """What staff do through the screens goes on working: posting schedules (with the
+        notice), reset to draft clears, Hold and Release."""
+        Move = self.env["account.move"].with_user(self.billing_user)
+        with freeze_time(DAY % 2), self.mock_mail_gateway():
+            invoice = Move.create(
+                {
+                    "move_type": "out_invoice",
+                    "partner_id": self.client_jane.id,
+                    "invoice_line_ids": [
+                        Command.create({"name": "x", "price_unit": 10.0, "tax_ids": []})
+                    ],
+                }
+            )
+            invoice.action_post()
+            self.assertEqual(invoice.billing_autopay_state, "scheduled")
+            self.assertEqual(invoice.billing_autopay_date, date(2026, 12, 5))
+            invoice.action_billing_autopay_hold()
+            self.assertEqual(invoice.billing_autopay_state, "held")
+            invoice.action_billing_autopay_release()
+            self.assertEqual(invoice.billing_autopay_state, "scheduled")
+            invoice.button_draft()
+            self.assertFalse(invoice.billing_autopay_state)
+        notices = [m for m in self._mails if "AutoPay will charge" in m["subject"]]
+        self.assertEqual(len(notices), 2, "posted, then released")
