@@ -1,3 +1,5 @@
+import math
+
 from markupsafe import Markup
 
 from odoo import api, fields, models
@@ -85,9 +87,21 @@ class ResPartner(models.Model):
             )
 
     # ------------------------------------------------------------------ integrity
+    @api.model_create_multi
+    def create(self, vals_list):
+        """Override: a contact is never created enrolled, paused or holding a consent
+        (another client's: ending "their" AutoPay would close it)."""
+        for vals in vals_list:
+            self._billing_autopay_check_direct_change(vals)
+        return super().create(vals_list)
+
     def write(self, vals):
         """Override: AutoPay fields change through enrollment, pause, resume and end only
         (each checks the user's role), never by a direct write of staff."""
+        self._billing_autopay_check_direct_change(vals)
+        return super().write(vals)
+
+    def _billing_autopay_check_direct_change(self, vals):
         if AUTOPAY_FIELDS.intersection(vals) and not self.env.su:
             raise AccessError(
                 self.env._(
@@ -95,7 +109,6 @@ class ResPartner(models.Model):
                     "Pause, Resume, End), not by editing its fields."
                 )
             )
-        return super().write(vals)
 
     @api.constrains("billing_autopay", "billing_autopay_token_id", "billing_autopay_consent_id")
     def _check_billing_autopay_consent(self):
@@ -283,8 +296,11 @@ class ResPartner(models.Model):
                     client=self.display_name,
                 )
             )
-        if limit < 0:
-            raise UserError(self.env._("The AutoPay limit cannot be negative; 0 means no limit."))
+        # "nan" and "inf" parse as floats from the portal's form: never a limit.
+        if not math.isfinite(limit) or limit < 0:
+            raise UserError(
+                self.env._("The AutoPay limit is an amount of 0 or more; 0 means no limit.")
+            )
         if source == "staff" and not signed_form:
             raise UserError(
                 self.env._(

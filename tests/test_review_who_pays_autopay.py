@@ -6,7 +6,7 @@ from datetime import date
 from freezegun import freeze_time
 
 from odoo import Command
-from odoo.exceptions import AccessError
+from odoo.exceptions import AccessError, UserError
 from odoo.tests import tagged
 
 from odoo.addons.mail.tests.common import MockEmail
@@ -108,3 +108,50 @@ class TestReviewAutopayStaff(PracticeBillingCase, MockEmail, AutopayFixtures):
             self.assertFalse(invoice.billing_autopay_state)
         notices = [m for m in self._mails if "AutoPay will charge" in m["subject"]]
         self.assertEqual(len(notices), 2, "posted, then released")
+
+
+@tagged("-at_install", "post_install")
+class TestReviewAutopayEnrollment(PracticeBillingCase, AutopayFixtures):
+    """The enrollment's inputs and the partner's AutoPay fields."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.company.billing_autopay_enabled = True
+        cls._create_people()
+        cls.provider = cls._demo_provider(cls.env, cls.company)
+        cls.card = cls._enroll(cls.env, cls.client_jane, cls.provider)
+
+    def test_a_limit_that_is_not_a_number_is_refused(self):
+        """The portal's limit is any text the client posts: "nan" and "inf" parse as
+        floats. A NaN limit is no limit at all (every comparison is false), "inf" breaks
+        the write: both are refused in words, as a negative one is."""
+        client = self.client_marcus
+        card = self.env["payment.token"].create(
+            {
+                "provider_id": self.provider.id,
+                "payment_method_id": self.provider.payment_method_ids[:1].id,
+                "payment_details": "1111",
+                "partner_id": client.id,
+                "provider_ref": "demo-marcus",
+            }
+        )
+        for limit in (float("nan"), float("inf"), float("-inf")):
+            with self.subTest(limit=limit), self.assertRaisesRegex(UserError, "AutoPay limit"):
+                client._billing_autopay_enroll(card, "portal", limit=limit)
+        self.assertFalse(client.billing_autopay)
+        self.assertFalse(client.billing_autopay_consent_ids)
+
+    def test_a_client_cannot_be_created_holding_anothers_consent(self):
+        """A contact created with Jane's consent as theirs: ending "their" AutoPay would
+        close Jane's consent while her card is still charged."""
+        consent = self.client_jane.billing_autopay_consent_id
+        for user in (self.billing_user, self.billing_manager):
+            for vals in (
+                {"billing_autopay_consent_id": consent.id},
+                {"billing_autopay_token_id": self.card.id},
+                {"billing_autopay_paused": True},
+            ):
+                with self.subTest(user=user.login, vals=vals), self.assertRaises(AccessError):
+                    self.env["res.partner"].with_user(user).create({"name": "Mallory", **vals})
+        self.assertFalse(consent.ended_on)
