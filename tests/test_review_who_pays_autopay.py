@@ -6,11 +6,12 @@ from datetime import date
 from freezegun import freeze_time
 
 from odoo import Command
-from odoo.exceptions import AccessError, UserError
-from odoo.tests import tagged
+from odoo.exceptions import AccessError, UserError, ValidationError
+from odoo.tests import new_test_user, tagged
 
 from odoo.addons.mail.tests.common import MockEmail
 
+from . import test_responsible_party as family
 from .autopay_common import AutopayFixtures
 from .common import PracticeBillingCase
 
@@ -155,3 +156,37 @@ class TestReviewAutopayEnrollment(PracticeBillingCase, AutopayFixtures):
                 with self.subTest(user=user.login, vals=vals), self.assertRaises(AccessError):
                     self.env["res.partner"].with_user(user).create({"name": "Mallory", **vals})
         self.assertFalse(consent.ended_on)
+
+
+@tagged("-at_install", "post_install")
+class TestReviewWhoPaysAcrossPractices(family.FamilyCase):
+    """Emma is a contact without a company (Odoo's shared address book, which every
+    practice's staff may edit). Staff of another practice make one of their own contacts
+    her responsible party: her practice's superbills (her diagnoses) must not follow."""
+
+    def test_a_payer_of_another_practice_never_receives_a_superbill(self):
+        other = self.setup_other_company(name="Other Practice")["company"]
+        other_staff = new_test_user(
+            self.env,
+            login="other_manager",
+            groups="practice_billing.group_billing_manager,base.group_partner_manager",
+            company_id=other.id,
+            company_ids=[Command.set(other.ids)],
+        )
+        mallory = self.env["res.partner"].create(
+            {"name": "Mallory", "email": "mallory@other.example", "company_id": other.id}
+        )
+        self._create_session(self.emma, "2026-11-02 15:00:00")
+        with freeze_time("2026-11-10 12:00:00"), self.mock_mail_gateway():
+            self.emma.action_billing_invoice_now()
+        with self.assertRaises(ValidationError) as refused:
+            self.emma.with_user(other_staff).billing_responsible_id = mallory
+        self.assertIn("Mallory belongs to Other Practice", str(refused.exception))
+        self._run_december_first()
+        superbill = self.env["practice.superbill"].search([("partner_id", "=", self.emma.id)])
+        self.assertEqual(superbill.state, "issued")
+        self.assertEqual(superbill.subscriber_id, self.anna, "the insured is not Mallory")
+        self.assertFalse(self._mails_to("mallory@"), "nothing to another practice's contact")
+        self.assertTrue(
+            [m for m in self._mails_to("anna@example.com") if "superbill" in m["subject"]]
+        )
