@@ -1,19 +1,20 @@
 """An attacker's review of Who pays (#14) and AutoPay (#13): each test is a path someone
 could take to reach data or money that is not theirs, and the answer they must get."""
 
-from datetime import date
+import re
+from datetime import date, datetime, timedelta
 
 from freezegun import freeze_time
 
 from odoo import Command
 from odoo.exceptions import AccessError, UserError, ValidationError
-from odoo.tests import new_test_user, tagged
+from odoo.tests import JsonRpcException, new_test_user, tagged
 
 from odoo.addons.mail.tests.common import MockEmail
 
 from . import test_responsible_party as family
 from .autopay_common import AutopayFixtures
-from .common import PracticeBillingCase
+from .common import PracticeBillingCase, PracticeHttpCase
 
 RUN = "2026-12-01 06:00:00"
 DAY = "2026-12-%02d 15:00:00"
@@ -190,3 +191,131 @@ class TestReviewWhoPaysAcrossPractices(family.FamilyCase):
         self.assertTrue(
             [m for m in self._mails_to("anna@example.com") if "superbill" in m["subject"]]
         )
+
+
+@tagged("-at_install", "post_install")
+class TestReviewWhoPaysPortal(PracticeHttpCase):
+    """Kim paid for her son Leo, then his father Ray took over. Each logs in."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls._record_provider_identifiers()
+        cls.kim = cls._portal("kim", "Kim Hart")
+        cls.ray = cls._portal("ray", "Ray Hart")
+        cls.leo = cls._create_client("Leo Hart")
+        cls._record_insurance(cls.leo, member_id="M-Leo")
+        cls.leo.write(
+            {"billing_responsible_id": cls.kim.id, "billing_insured_relationship": "child"}
+        )
+        month = (date.today().replace(day=1) - timedelta(days=1)).replace(day=1)
+        end = (month + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+        session = cls._create_session(
+            cls.leo,
+            datetime.combine(month.replace(day=3), datetime.min.time()).replace(hour=15),
+            billing_company_id=cls.company.id,
+        )
+        cls.invoice = cls.env["account.move"].create(
+            {
+                "move_type": "out_invoice",
+                "partner_id": cls.kim.id,
+                "invoice_date": date.today(),
+                "invoice_line_ids": [
+                    Command.create(
+                        {
+                            "product_id": session.billing_product_id.id,
+                            "name": "Leo Hart: 90837",
+                            "price_unit": 150.0,
+                            "tax_ids": [],
+                            "billing_session_id": session.id,
+                        }
+                    )
+                ],
+            }
+        )
+        cls.invoice.action_post()
+        cls.superbill = cls.env["practice.superbill"]._generate(cls.leo, month, end, cls.company)
+        assert cls.superbill.state == "issued", cls.superbill.missing_info
+
+    @classmethod
+    def _portal(cls, login, name):
+        return new_test_user(
+            cls.env,
+            login=login,
+            name=name,
+            groups="base.group_portal",
+            company_id=cls.company.id,
+            email=f"{login}@example.com",
+        ).partner_id
+
+    def _rpc(self, model, method, *args, **kwargs):
+        return self.make_jsonrpc_request(
+            f"/web/dataset/call_kw/{model}/{method}",
+            {"model": model, "method": method, "args": list(args), "kwargs": kwargs},
+        )
+
+    def _status(self, url):
+        return self.url_open(url, allow_redirects=False).status_code
+
+    def test_a_replaced_payer_keeps_their_invoice_not_the_childs_superbills(self):
+        self.leo.billing_responsible_id = self.ray
+        self.authenticate("kim", "kim")
+        self.assertEqual(self._status(self.invoice.access_url), 200, "the invoice she paid")
+        self.assertIn(self._status(self.superbill.access_url), (403, 404))
+        self.assertFalse(self._rpc("practice.superbill", "search_read", [], fields=["id"]))
+        self.authenticate("ray", "ray")
+        self.assertEqual(self._status(self.superbill.access_url), 200, "the current payer's")
+        self.assertNotEqual(self._status(self.invoice.access_url), 200, "not Kim's invoice")
+
+    def test_a_payer_reads_no_billing_field_of_anybody_over_rpc(self):
+        self.authenticate("kim", "kim")
+        for fields in (
+            {"billing_dependent_ids": {"fields": {"display_name": {}}}},
+            {"billing_responsible_id": {"fields": {"display_name": {}}}},
+            {"billing_autopay": {}},
+        ):
+            with self.subTest(fields=fields), self.assertRaises(JsonRpcException):
+                self._rpc("res.partner", "web_read", [self.kim.id], specification=fields)
+        with self.assertRaises(JsonRpcException):
+            self._rpc(
+                "practice.superbill",
+                "web_read",
+                [self.superbill.id],
+                specification={"partner_id": {"fields": {"billing_birthdate": {}}}},
+            )
+        groups = self._rpc(
+            "practice.superbill", "read_group", [], ["partner_id"], ["partner_id"], lazy=False
+        )
+        self.assertEqual([g["partner_id"][0] for g in groups], [self.leo.id])
+        self.authenticate("ray", "ray")
+        self.assertFalse(
+            self._rpc("practice.superbill", "read_group", [], ["partner_id"], ["partner_id"])
+        )
+
+    def test_a_client_cannot_name_a_responsible_party_in_my_account(self):
+        """Naming someone as one's payer would send them one's bills (and them one's
+        superbills): only staff set it."""
+        self.authenticate("ray", "ray")
+        page = self.url_open("/my/account").text
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+        response = self.url_open(
+            "/my/account",
+            data={
+                "csrf_token": csrf,
+                "name": "Ray Hart",
+                "email": "ray@example.com",
+                "phone": "1",
+                "street": "1 Main",
+                "city": "Portland",
+                "zipcode": "97201",
+                "country_id": str(self.env.ref("base.us").id),
+                "billing_responsible_id": str(self.kim.id),
+            },
+        )
+        self.assertIn("Unknown field &#39;billing_responsible_id&#39;", response.text)
+        self.assertFalse(self.ray.billing_responsible_id)
+        with self.assertRaises(JsonRpcException):
+            self._rpc(
+                "res.partner", "write", [self.ray.id], {"billing_responsible_id": self.kim.id}
+            )
+        self.assertFalse(self.ray.billing_responsible_id)
