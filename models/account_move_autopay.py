@@ -159,6 +159,7 @@ class AccountMove(models.Model):
             and self.company_id.billing_autopay_enabled
             and not self.billing_autopay_state
             and bool(self.partner_id._billing_autopay_active())
+            and self.partner_id._billing_autopay_consented_to(self.company_id)
         )
 
     def button_draft(self):

@@ -147,6 +147,12 @@ class ResPartner(models.Model):
             )
         )
 
+    def _billing_autopay_consented_to(self, practice):
+        """Whether this client's AutoPay consent authorizes ``practice`` (the one it names):
+        a contact shared by several practices consents to one of them, never to the others."""
+        self.ensure_one()
+        return self.sudo().billing_autopay_consent_id.company_id == practice
+
     def _billing_autopay_pause(self, reason):
         """Pause AutoPay of these enrolled clients (nothing is charged until resumed), with
         ``reason`` (shown to staff, logged on the chatter). The single home of pausing: staff's

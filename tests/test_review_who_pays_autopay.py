@@ -113,7 +113,7 @@ class TestReviewAutopayStaff(PracticeBillingCase, MockEmail, AutopayFixtures):
 
 
 @tagged("-at_install", "post_install")
-class TestReviewAutopayEnrollment(PracticeBillingCase, AutopayFixtures):
+class TestReviewAutopayEnrollment(PracticeBillingCase, MockEmail, AutopayFixtures):
     """The enrollment's inputs and the partner's AutoPay fields."""
 
     @classmethod
@@ -157,6 +157,18 @@ class TestReviewAutopayEnrollment(PracticeBillingCase, AutopayFixtures):
                 with self.subTest(user=user.login, vals=vals), self.assertRaises(AccessError):
                     self.env["res.partner"].with_user(user).create({"name": "Mallory", **vals})
         self.assertFalse(consent.ended_on)
+
+    def test_another_practice_never_schedules_a_card_consented_to_this_one(self):
+        """Jane (a contact shared by the practices of the database) authorized this
+        practice to charge her card. Another practice with AutoPay on must not announce a
+        charge to it (her consent names this practice), nor show the card to its staff."""
+        other = self.setup_other_company(name="Other Practice")["company"]
+        other.billing_autopay_enabled = True
+        env = self.env(context=dict(self.env.context, allowed_company_ids=other.ids))
+        with self.mock_mail_gateway():
+            invoice = self._post_invoice(env, self.client_jane, [90.0], company=other)
+        self.assertFalse(invoice.billing_autopay_state)
+        self.assertFalse(self._mails, "no notice from the other practice")
 
 
 @tagged("-at_install", "post_install")
