@@ -345,6 +345,19 @@ class ResPartner(models.Model):
             )
         # The user must be allowed to change these clients at all (their practice).
         self.check_access("write")
+        # A contact shared by several practices consents to one: only its staff change it.
+        for client in self.sudo().filtered("billing_autopay_consent_id"):
+            practice = client.billing_autopay_consent_id.company_id
+            if practice not in self.env.companies:
+                raise AccessError(
+                    self.env._(
+                        "The AutoPay of %(client)s is authorized to %(practice)s: only its "
+                        "billing staff may %(what)s it.",
+                        client=client.display_name,
+                        practice=practice.name,
+                        what=what,
+                    )
+                )
 
     def action_billing_autopay_enroll(self):
         """Open "Enroll with signed form" for this client (billing managers)."""

@@ -170,6 +170,31 @@ class TestReviewAutopayEnrollment(PracticeBillingCase, MockEmail, AutopayFixture
         self.assertFalse(invoice.billing_autopay_state)
         self.assertFalse(self._mails, "no notice from the other practice")
 
+    def test_another_practices_staff_cannot_pause_or_end_this_practices_autopay(self):
+        """Jane's contact is shared: the other practice's staff may edit it, but her
+        consent is this practice's (they cannot even read it): ending it would stop this
+        practice's charges and record their name on its evidence."""
+        other = self.setup_other_company(name="Other Practice")["company"]
+        other_manager = new_test_user(
+            self.env,
+            login="other_manager",
+            groups="practice_billing.group_billing_manager",
+            company_id=other.id,
+            company_ids=[Command.set(other.ids)],
+        )
+        consent = self.client_jane.billing_autopay_consent_id
+        jane = self.client_jane.with_user(other_manager).with_company(other)
+        for action in (
+            jane.action_billing_autopay_pause,
+            jane.action_billing_autopay_end,
+            jane.action_billing_autopay_enroll,
+        ):
+            with self.subTest(action=action.__name__), self.assertRaises(AccessError):
+                action()
+        self.assertFalse(consent.ended_on)
+        self.assertTrue(self.client_jane.billing_autopay)
+        self.assertFalse(self.client_jane.billing_autopay_paused)
+
 
 @tagged("-at_install", "post_install")
 class TestReviewWhoPaysAcrossPractices(family.FamilyCase):
