@@ -195,6 +195,28 @@ class TestReviewAutopayEnrollment(PracticeBillingCase, MockEmail, AutopayFixture
         self.assertTrue(self.client_jane.billing_autopay)
         self.assertFalse(self.client_jane.billing_autopay_paused)
 
+    def test_the_signed_form_is_read_by_this_practices_billing_staff_only(self):
+        """The signed authorization is an attachment of the consent (payment data): opened
+        through /web/content by its id, Odoo asks the consent's access."""
+        form = self.client_jane.billing_autopay_consent_id.attachment_id
+        self.assertTrue(form)
+        other = self.setup_other_company(name="Other Practice")["company"]
+        employee = new_test_user(self.env, login="clinician2", groups="base.group_user")
+        other_manager = new_test_user(
+            self.env,
+            login="other_manager",
+            groups="practice_billing.group_billing_manager",
+            company_id=other.id,
+            company_ids=[Command.set(other.ids)],
+        )
+        for user in (employee, other_manager, self.portal_user):
+            Attachment = self.env["ir.attachment"].with_user(user)
+            with self.subTest(user=user.login), self.assertRaises(AccessError):
+                Attachment.browse(form.id).read(["datas"])
+            if not user.share:
+                self.assertFalse(Attachment.search([("id", "=", form.id)]), user.login)
+        self.assertTrue(form.with_user(self.billing_user).read(["datas"])[0]["datas"])
+
 
 @tagged("-at_install", "post_install")
 class TestReviewWhoPaysAcrossPractices(family.FamilyCase):
