@@ -245,22 +245,7 @@ class ResPartner(models.Model):
         practice = client._billing_autopay_practice()
         client._billing_autopay_check_enrollment(card, practice, limit, source, signed_form)
         client.billing_autopay_consent_id._billing_end()
-        consent = (
-            self.env["practice.autopay.consent"]
-            .sudo()
-            .create(
-                {
-                    "partner_id": client.id,
-                    "company_id": practice.id,
-                    "token_id": card.id,
-                    "terms_version": practice.billing_autopay_terms_version,
-                    "terms": practice._billing_autopay_terms(),
-                    "source": source,
-                }
-            )
-        )
-        if signed_form:
-            consent._billing_attach_signed_form(*signed_form)
+        consent = client._billing_autopay_record_consent(card, practice, source, signed_form)
         client.write(
             {
                 "billing_autopay": True,
@@ -282,6 +267,27 @@ class ResPartner(models.Model):
                 how=dict(consent._fields["source"]._description_selection(self.env))[source],
             )
         )
+        return consent
+
+    def _billing_autopay_record_consent(self, card, practice, source, signed_form=None):
+        """The consent of this client (sudo) to charge ``card``: the practice's text and
+        version now, and the signed form staff received, if any."""
+        consent = (
+            self.env["practice.autopay.consent"]
+            .sudo()
+            .create(
+                {
+                    "partner_id": self.id,
+                    "company_id": practice.id,
+                    "token_id": card.id,
+                    "terms_version": practice.billing_autopay_terms_version,
+                    "terms": practice._billing_autopay_terms(),
+                    "source": source,
+                }
+            )
+        )
+        if signed_form:
+            consent._billing_attach_signed_form(*signed_form)
         return consent
 
     def _billing_autopay_check_enrollment(self, card, practice, limit, source, signed_form):
