@@ -25,6 +25,14 @@ HSA_EXCLUDED_ATTENDANCE = ("late_cancel", "no_show")
 SETTLED_PAYMENT_STATES = ("paid", "in_payment", "reversed")
 # Receipts printed together (one wkhtmltopdf process) and committed at a time.
 RECEIPT_BATCH = 50
+# Written as the system only (AccountMove.write): posting, staff's buttons, the daily job.
+AUTOPAY_MOVE_FIELDS = {
+    "billing_autopay_state",
+    "billing_autopay_date",
+    "billing_autopay_hold",
+    "billing_autopay_attempts",
+    "billing_autopay_reason",
+}
 
 
 class AccountMove(models.Model):
@@ -82,6 +90,31 @@ class AccountMove(models.Model):
         help="The client's saved card AutoPay charges.",
     )
 
+    # ------------------------------------------------------------------ integrity
+    def write(self, vals):
+        """Override: the AutoPay state decides when a client's card is charged; it changes
+        through posting, Hold, Release and Charge Now (which check the role) and the daily
+        job, never by a write of staff (a date moved before the notice's end, attempts
+        reset, a hold lifted without its new notice)."""
+        self._billing_autopay_check_direct_change(vals)
+        return super().write(vals)
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        """Override: an invoice is never made already scheduled (posting schedules it)."""
+        for vals in vals_list:
+            self._billing_autopay_check_direct_change(vals)
+        return super().create(vals_list)
+
+    def _billing_autopay_check_direct_change(self, vals):
+        if not self.env.su and AUTOPAY_MOVE_FIELDS.intersection(vals):
+            raise AccessError(
+                self.env._(
+                    "AutoPay on an invoice changes with its buttons (Hold AutoPay, Release "
+                    "AutoPay, Charge Now), not by editing its fields."
+                )
+            )
+
     # ------------------------------------------------------------------ amounts
     @api.depends("amount_residual", "invoice_line_ids.price_total", "partner_id")
     def _compute_billing_autopay_amount(self):
@@ -113,7 +146,7 @@ class AccountMove(models.Model):
     def _post(self, soft=True):
         """Override of `account`: posted invoices of AutoPay clients are scheduled."""
         posted = super()._post(soft=soft)
-        posted.filtered(lambda m: m._billing_autopay_applies())._billing_autopay_schedule()
+        posted.filtered(lambda m: m._billing_autopay_applies()).sudo()._billing_autopay_schedule()
         return posted
 
     def _billing_autopay_applies(self):
@@ -126,6 +159,7 @@ class AccountMove(models.Model):
             and self.company_id.billing_autopay_enabled
             and not self.billing_autopay_state
             and bool(self.partner_id._billing_autopay_active())
+            and self.partner_id._billing_autopay_consented_to(self.company_id)
         )
 
     def button_draft(self):
@@ -134,7 +168,7 @@ class AccountMove(models.Model):
         result = super().button_draft()
         self.filtered(
             lambda m: m.billing_autopay_state in ("scheduled", "failed", "skipped")
-        ).write({"billing_autopay_state": False, "billing_autopay_date": False})
+        ).sudo().write({"billing_autopay_state": False, "billing_autopay_date": False})
         return result
 
     def _billing_autopay_schedule(self):

@@ -149,9 +149,9 @@ class RunPlan:
         Statement = self.env["practice.statement"].sudo()
         date = run.statement_date
         invoiced = self._clients_with_new_activity(date)
-        if chosen := run.partner_ids._origin:
-            # As the run's _statement_clients: a statement is of what its partner owes.
-            clients = chosen | chosen.sudo().billing_responsible_id
+        if run.partner_ids._origin:
+            # The run's own choice (the chosen clients and who pays for them).
+            clients = run._statement_clients().sudo()
         else:
             clients = Statement._clients_to_issue(self.company) | invoiced
         issued = Statement.search(

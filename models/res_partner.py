@@ -276,6 +276,19 @@ class ResPartner(models.Model):
                         client=client.display_name,
                     )
                 )
+            if payer.company_id and payer.company_id != client.company_id:
+                # The client's practices bill them and send their superbills (diagnoses)
+                # to this contact: never one that only another practice owns.
+                raise ValidationError(
+                    self.env._(
+                        "%(payer)s belongs to %(company)s, but %(client)s does not: choose "
+                        "a responsible party of %(client)s's practice (or one without a "
+                        "company), or give %(client)s that practice's company.",
+                        payer=payer.display_name,
+                        company=payer.company_id.display_name,
+                        client=client.display_name,
+                    )
+                )
             if client._billing_pays_for_own_payer():
                 raise ValidationError(
                     self.env._(

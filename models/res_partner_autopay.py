@@ -1,3 +1,5 @@
+import math
+
 from markupsafe import Markup
 
 from odoo import api, fields, models
@@ -85,9 +87,21 @@ class ResPartner(models.Model):
             )
 
     # ------------------------------------------------------------------ integrity
+    @api.model_create_multi
+    def create(self, vals_list):
+        """Override: a contact is never created enrolled, paused or holding a consent
+        (another client's: ending "their" AutoPay would close it)."""
+        for vals in vals_list:
+            self._billing_autopay_check_direct_change(vals)
+        return super().create(vals_list)
+
     def write(self, vals):
         """Override: AutoPay fields change through enrollment, pause, resume and end only
         (each checks the user's role), never by a direct write of staff."""
+        self._billing_autopay_check_direct_change(vals)
+        return super().write(vals)
+
+    def _billing_autopay_check_direct_change(self, vals):
         if AUTOPAY_FIELDS.intersection(vals) and not self.env.su:
             raise AccessError(
                 self.env._(
@@ -95,7 +109,6 @@ class ResPartner(models.Model):
                     "Pause, Resume, End), not by editing its fields."
                 )
             )
-        return super().write(vals)
 
     @api.constrains("billing_autopay", "billing_autopay_token_id", "billing_autopay_consent_id")
     def _check_billing_autopay_consent(self):
@@ -133,6 +146,12 @@ class ResPartner(models.Model):
                 and client.billing_autopay_token_id.active
             )
         )
+
+    def _billing_autopay_consented_to(self, practice):
+        """Whether this client's AutoPay consent authorizes ``practice`` (the one it names):
+        a contact shared by several practices consents to one of them, never to the others."""
+        self.ensure_one()
+        return self.sudo().billing_autopay_consent_id.company_id == practice
 
     def _billing_autopay_pause(self, reason):
         """Pause AutoPay of these enrolled clients (nothing is charged until resumed), with
@@ -226,22 +245,7 @@ class ResPartner(models.Model):
         practice = client._billing_autopay_practice()
         client._billing_autopay_check_enrollment(card, practice, limit, source, signed_form)
         client.billing_autopay_consent_id._billing_end()
-        consent = (
-            self.env["practice.autopay.consent"]
-            .sudo()
-            .create(
-                {
-                    "partner_id": client.id,
-                    "company_id": practice.id,
-                    "token_id": card.id,
-                    "terms_version": practice.billing_autopay_terms_version,
-                    "terms": practice._billing_autopay_terms(),
-                    "source": source,
-                }
-            )
-        )
-        if signed_form:
-            consent._billing_attach_signed_form(*signed_form)
+        consent = client._billing_autopay_record_consent(card, practice, source, signed_form)
         client.write(
             {
                 "billing_autopay": True,
@@ -265,6 +269,27 @@ class ResPartner(models.Model):
         )
         return consent
 
+    def _billing_autopay_record_consent(self, card, practice, source, signed_form=None):
+        """The consent of this client (sudo) to charge ``card``: the practice's text and
+        version now, and the signed form staff received, if any."""
+        consent = (
+            self.env["practice.autopay.consent"]
+            .sudo()
+            .create(
+                {
+                    "partner_id": self.id,
+                    "company_id": practice.id,
+                    "token_id": card.id,
+                    "terms_version": practice.billing_autopay_terms_version,
+                    "terms": practice._billing_autopay_terms(),
+                    "source": source,
+                }
+            )
+        )
+        if signed_form:
+            consent._billing_attach_signed_form(*signed_form)
+        return consent
+
     def _billing_autopay_check_enrollment(self, card, practice, limit, source, signed_form):
         if not practice.billing_autopay_enabled:
             raise UserError(
@@ -283,8 +308,11 @@ class ResPartner(models.Model):
                     client=self.display_name,
                 )
             )
-        if limit < 0:
-            raise UserError(self.env._("The AutoPay limit cannot be negative; 0 means no limit."))
+        # "nan" and "inf" parse as floats from the portal's form: never a limit.
+        if not math.isfinite(limit) or limit < 0:
+            raise UserError(
+                self.env._("The AutoPay limit is an amount of 0 or more; 0 means no limit.")
+            )
         if source == "staff" and not signed_form:
             raise UserError(
                 self.env._(
@@ -323,6 +351,19 @@ class ResPartner(models.Model):
             )
         # The user must be allowed to change these clients at all (their practice).
         self.check_access("write")
+        # A contact shared by several practices consents to one: only its staff change it.
+        for client in self.sudo().filtered("billing_autopay_consent_id"):
+            practice = client.billing_autopay_consent_id.company_id
+            if practice not in self.env.companies:
+                raise AccessError(
+                    self.env._(
+                        "The AutoPay of %(client)s is authorized to %(practice)s: only its "
+                        "billing staff may %(what)s it.",
+                        client=client.display_name,
+                        practice=practice.name,
+                        what=what,
+                    )
+                )
 
     def action_billing_autopay_enroll(self):
         """Open "Enroll with signed form" for this client (billing managers)."""

@@ -34,3 +34,4 @@ from . import test_next_run
 from . import test_background_jobs
 from . import test_generate
 from . import test_responsible_party
+from . import test_review_who_pays_autopay
