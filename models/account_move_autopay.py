@@ -121,9 +121,10 @@ class AccountMove(models.Model):
         for invoice in self:
             excluded = sum(invoice._billing_autopay_excluded_lines().mapped("price_total"))
             invoice.billing_autopay_excluded_amount = excluded
-            invoice.billing_autopay_amount = invoice.currency_id.round(
-                max(invoice.amount_residual - excluded, 0.0)
-            )
+            amount = max(invoice.amount_residual - excluded, 0.0)
+            # A draft being edited may have no currency yet (Odoo's form allows it).
+            currency = invoice.currency_id
+            invoice.billing_autopay_amount = currency.round(amount) if currency else amount
 
     @api.depends("partner_id")
     def _compute_billing_autopay_card(self):
