@@ -10,7 +10,7 @@ from aiosmtpd.controller import Controller
 from odoo import Command
 from odoo.tests import tagged
 
-from .common import PracticeHttpCase
+from .common import PracticeBillingCase, PracticeHttpCase
 
 
 class Inbox:
@@ -159,3 +159,28 @@ class TestSendingInBatches(PracticeHttpCase):
 
         self.assertEqual(len(invoices.filtered("sending_data")), 1, "Odoo's 20 per execution")
         self.assertEqual(self._mail_queue_calls(), queue_calls)
+
+
+@tagged("-at_install", "post_install")
+class TestDocumentsEmailedAtOnce(PracticeBillingCase):
+    """A document the run emails itself (a statement, a superbill) leaves at once too."""
+
+    def test_statement_emailed_by_the_run_calls_the_mail_queue(self):
+        self.company.write({"billing_auto_invoice": True, "billing_auto_statement": True})
+        self.client_jane.billing_delivery_method = "email"
+        for day in (2, 9):
+            self._create_session(self.client_jane, f"2026-11-{day:02d} 15:00:00")
+        mail_queue = self.env.ref("mail.ir_cron_mail_scheduler_action")
+        Trigger = self.env["ir.cron.trigger"]
+        before = Trigger.search([("cron_id", "=", mail_queue.id)])
+
+        self._cron("2026-12-01 06:00:00")
+
+        statement = self.env["practice.statement"].search(
+            [("partner_id", "=", self.client_jane.id)]
+        )
+        self.assertEqual(statement.billing_delivery_method, "email")
+        self.assertTrue(
+            Trigger.search([("cron_id", "=", mail_queue.id)]) - before,
+            "the mail queue is called now, not at its next hourly call",
+        )
