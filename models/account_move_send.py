@@ -83,8 +83,11 @@ class AccountMoveSend(models.AbstractModel):
     def _hook_if_success(self, moves_data):  # pylint: disable=missing-return
         """Override of `account` (which returns nothing): "by Client Portal" gives the client
         portal access if needed and emails a link to the invoice, nothing attached (as the
-        billing run does)."""
+        billing run does). The practice's emails leave now, not at the mail queue's next
+        hourly call."""
         super()._hook_if_success(moves_data)
+        if any(move.billing_delivery_state == "pending" for move in moves_data):
+            self.env["account.move"]._billing_send_queued_emails()
         for move, move_data in moves_data.items():
             if "portal" in move_data["sending_methods"] and self._is_applicable_to_move(
                 "portal", move, **move_data

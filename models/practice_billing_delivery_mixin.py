@@ -93,7 +93,10 @@ class PracticeBillingDeliveryMixin(models.AbstractModel):
         self._billing_deliver_each("portal", lambda doc: doc._billing_notify_in_portal())
 
     def _billing_deliver_each(self, method, send):
-        """Run ``send`` per document; a failure marks that document failed, never the rest."""
+        """Run ``send`` per document; a failure marks that document failed, never the rest.
+        Their emails go out now (see _billing_send_queued_emails)."""
+        if self:
+            self._billing_send_queued_emails()
         for document in self:
             try:
                 with self.env.cr.savepoint():
@@ -107,6 +110,15 @@ class PracticeBillingDeliveryMixin(models.AbstractModel):
                     }
                 )
                 document._billing_delivery_failed(str(error))
+
+    @api.model
+    def _billing_send_queued_emails(self):
+        """Have Odoo's mail queue send the emails queued in this transaction as soon as it
+        commits. Emails made by a scheduled job (the billing run, Odoo's invoice sending)
+        are queued, not sent (mail's server actions set mail_notify_force_send to False),
+        and the queue's own job runs hourly: without this, clients would receive their
+        documents up to an hour after the run."""
+        self.env.ref("mail.ir_cron_mail_scheduler_action")._trigger()
 
     def _billing_next_attempt(self):
         """The attempt count after this delivery: one more, unless the step that handed the
