@@ -6,6 +6,7 @@
 #   ./dev.sh bench   billing-run benchmark (bench/monthly_run.py), N = 500 and 5000 unless given
 #   ./dev.sh bench-export [N]   Billing Documents export benchmark (bench/export_pdf.py)
 #   ./dev.sh bench-autopay [N]   AutoPay charging benchmark (bench/autopay.py), N = 500
+#   ./dev.sh bench-month [N]   the 1st from the run to N clients' inboxes (bench/first_of_month.py), N = 1000
 #   ./dev.sh screenshots [file.png ...]   remake docs/*.png from a fresh demo practice
 # Odoo 18 source: $ODOO_SRC, else $PB_CACHE/odoo (default ~/.cache/practice-billing/odoo);
 # `start` clones upstream 18.0 there when neither exists.
@@ -307,6 +308,17 @@ cmd_bench_autopay() { # ./dev.sh bench-autopay [N]: bench/autopay.py, AutoPay ag
   dropdb -h 127.0.0.1 --if-exists "$db"
 }
 
+cmd_bench_month() { # ./dev.sh bench-month [N]: bench/first_of_month.py, the 1st from run to inbox
+  prepare noclone
+  local n="${1:-1000}" db="pb_bench_month"
+  dropdb -h 127.0.0.1 --if-exists "$db"
+  odoo_bin -d "$db" -i practice_billing --without-demo=all --stop-after-init --http-port=0 \
+    --log-level=warn || die "Install failed."
+  # The script starts its own SMTP server and a prefork Odoo server (free ports) itself.
+  "$VENV/bin/python" "$REPO/bench/first_of_month.py" --config "$BUILD/odoo.conf" --db "$db" -n "$n"
+  dropdb -h 127.0.0.1 --if-exists "$db"
+}
+
 cmd_screenshots() { # ./dev.sh screenshots [file.png ...]: docs/make_screenshots.py on a fresh demo
   prepare noclone
   local db="pb_screenshots" port=8078
@@ -332,6 +344,7 @@ case "${1:-}" in
   bench) shift; cmd_bench "$@" ;;
   bench-export) shift; cmd_bench_export "$@" ;;
   bench-autopay) shift; cmd_bench_autopay "$@" ;;
+  bench-month) shift; cmd_bench_month "$@" ;;
   screenshots) shift; cmd_screenshots "$@" ;;
-  *) echo "usage: ./dev.sh start | ./dev.sh test [pytest args] | ./dev.sh test-odoo [pytest args] | ./dev.sh bench [N ...] | ./dev.sh bench-export [N] | ./dev.sh bench-autopay [N] | ./dev.sh screenshots [file.png ...]" >&2; exit 2 ;;
+  *) echo "usage: ./dev.sh start | ./dev.sh test [pytest args] | ./dev.sh test-odoo [pytest args] | ./dev.sh bench [N ...] | ./dev.sh bench-export [N] | ./dev.sh bench-autopay [N] | ./dev.sh bench-month [N] | ./dev.sh screenshots [file.png ...]" >&2; exit 2 ;;
 esac
