@@ -88,6 +88,14 @@ class AccountMove(models.Model):
         help="The client's saved card AutoPay charges.",
     )
 
+    billing_autopay_unanswered = fields.Boolean(
+        string="AutoPay Charge Unanswered",
+        compute="_compute_billing_autopay_unanswered",
+        compute_sudo=True,
+        help="A charge of the card got no answer from the provider: AutoPay does not charge "
+        "the invoice again until staff check it.",
+    )
+
     # ------------------------------------------------------------------ amounts
     @api.depends("amount_residual", "invoice_line_ids.price_total", "partner_id")
     def _compute_billing_autopay_amount(self):
@@ -102,6 +110,14 @@ class AccountMove(models.Model):
     def _compute_billing_autopay_card(self):
         for invoice in self:
             invoice.billing_autopay_card = invoice.partner_id.billing_autopay_token_id.display_name
+
+    @api.depends("transaction_ids.state")
+    def _compute_billing_autopay_unanswered(self):
+        for invoice in self:
+            transaction = invoice._billing_autopay_open_transaction()
+            invoice.billing_autopay_unanswered = bool(
+                transaction and invoice._billing_autopay_unanswered(transaction)
+            )
 
     def _billing_autopay_excluded_lines(self):
         """The lines the client's card never pays: an HSA/FSA card's late-cancellation and
@@ -246,10 +262,79 @@ class AccountMove(models.Model):
         """Staff: let AutoPay charge these invoices again, after a new notice to the client."""
         self._billing_autopay_check_staff("practice_billing.group_billing_user")
         invoices = self.sudo().filtered("billing_autopay_hold")
-        invoices.write({"billing_autopay_hold": False, "billing_autopay_state": False})
-        invoices.filtered(
+        invoices.write({"billing_autopay_hold": False})
+        invoices._billing_autopay_schedule_again()
+
+    def _billing_autopay_schedule_again(self):
+        """Schedule these invoices afresh, as when they were posted: a new notice, a new
+        date, a full set of attempts (those still posted whose client's AutoPay applies;
+        the others are left unscheduled)."""
+        self.write(
+            {
+                "billing_autopay_state": False,
+                "billing_autopay_date": False,
+                "billing_autopay_attempts": 0,
+            }
+        )
+        self.filtered(
             lambda m: m.state == "posted" and m._billing_autopay_applies()
         )._billing_autopay_schedule()
+
+    @api.model
+    def _billing_autopay_schedule_again_for(self, clients):
+        """When ``clients`` resume AutoPay or enroll (again): their unpaid invoices AutoPay
+        skipped (paused, ended, no card, the card's provider) or gave up on (declined) are
+        scheduled again, each with a new notice. Invoices staff hold stay held; those the
+        client's limit or HSA/FSA card still refuses stay skipped (the client was told)."""
+        invoices = self.sudo().search(
+            [
+                ("partner_id", "in", clients.ids),
+                ("move_type", "=", "out_invoice"),
+                ("state", "=", "posted"),
+                ("billing_autopay_state", "in", ("skipped", "failed")),
+                ("billing_autopay_hold", "=", False),
+                ("payment_state", "not in", SETTLED_PAYMENT_STATES),
+            ],
+            order="id",
+        )
+        invoices.filtered(
+            lambda m: not m._billing_autopay_refusal()
+        )._billing_autopay_schedule_again()
+
+    def action_billing_autopay_cancel_unanswered(self):
+        """Staff, once the provider confirmed it did not charge the card: cancel the charge
+        that got no answer, so that AutoPay charges the invoice on its next run."""
+        self._billing_autopay_check_staff("practice_billing.group_billing_manager")
+        for invoice in self.sudo():
+            if not invoice._billing_autopay_lock():
+                raise UserError(
+                    self.env._(
+                        "%(invoice)s is being charged right now by the scheduled job; "
+                        "reload the invoice in a moment.",
+                        invoice=invoice.name,
+                    )
+                )
+            transaction = invoice._billing_autopay_open_transaction()
+            if not transaction or not invoice._billing_autopay_unanswered(transaction):
+                raise UserError(
+                    self.env._(
+                        "%(invoice)s has no unanswered AutoPay charge to cancel.",
+                        invoice=invoice.name,
+                    )
+                )
+            transaction._set_canceled(
+                state_message=self.env._(
+                    "Cancelled by %(user)s: the provider did not charge the card.",
+                    user=self.env.user.name,
+                )
+            )
+            invoice.billing_autopay_reason = False
+            summary = invoice._billing_autopay_unanswered_summary(transaction)
+            invoice.activity_ids.filtered(
+                lambda a, summary=summary: a.summary == summary
+            ).action_feedback(
+                feedback=self.env._("Charge cancelled; AutoPay charges the invoice again.")
+            )
 
     def action_billing_autopay_charge_now(self):
         """Staff: charge the card now, by the same path (and lock) as the daily job."""
@@ -505,10 +590,7 @@ class AccountMove(models.Model):
         self.billing_autopay_reason = reason
         self.partner_id._billing_schedule_activity(
             self,
-            self.env._(
-                "AutoPay: check the unanswered charge %(reference)s",
-                reference=transaction.reference,
-            ),
+            self._billing_autopay_unanswered_summary(transaction),
             [
                 self.env._(
                     "The charge %(reference)s of %(amount)s for %(invoice)s got no answer from "
@@ -529,6 +611,11 @@ class AccountMove(models.Model):
                 ),
             ],
             self.company_id,
+        )
+
+    def _billing_autopay_unanswered_summary(self, transaction):
+        return self.env._(
+            "AutoPay: check the unanswered charge %(reference)s", reference=transaction.reference
         )
 
     def _billing_autopay_waiting_reason(self, transaction):
