@@ -401,6 +401,7 @@ class AccountMove(models.Model):
                 invoice._billing_autopay_charge_one_or_log()
 
     def _billing_autopay_charge_one_or_log(self):
+        """Charge this invoice alone; if something breaks, note it on the invoice."""
         self.ensure_one()
         try:
             with self._billing_autopay_unless_committing():
@@ -446,6 +447,8 @@ class AccountMove(models.Model):
             if invoice._billing_autopay_send(transaction):
                 to_settle[invoice] = transaction
         for invoice, transaction in to_settle.items():
+            # Each settlement reads (and Odoo's reconciliation recomputes) its own invoice,
+            # not the whole batch's, while the journal and accounts stay cached for all.
             invoice.with_prefetch()._billing_autopay_settle(transaction.with_prefetch())
         self._billing_autopay_commit()
         return invoices
@@ -480,10 +483,10 @@ class AccountMove(models.Model):
         return True
 
     def _billing_autopay_lock(self):
-        """Lock the invoice row and return it freshly read, or nothing if another worker
-        holds it. Under Odoo's repeatable read, a row another worker changed and committed
-        since this transaction began raises a serialization failure instead: either way
-        the invoice is charged once (creating a transaction writes the invoice row)."""
+        """Lock the invoices' rows and return those locked, freshly read; an invoice another
+        worker holds is left out. Under Odoo's repeatable read, a row another worker changed
+        and committed since this transaction began raises a serialization failure instead:
+        either way the invoice is charged once (creating a transaction writes its row)."""
         self.env.cr.execute(
             SQL(
                 "SELECT id FROM account_move WHERE id IN %s FOR UPDATE SKIP LOCKED", tuple(self.ids)
