@@ -23,6 +23,12 @@ OPEN_TRANSACTION_STATES = ("draft", "pending", "authorized", "done")
 HSA_EXCLUDED_ATTENDANCE = ("late_cancel", "no_show")
 # Invoices AutoPay leaves alone: paid, being paid, or reversed by a credit note.
 SETTLED_PAYMENT_STATES = ("paid", "in_payment", "reversed")
+# Invoices locked, charged and settled together by the daily job: their transactions are
+# committed together before any card is charged, their payments after all answers.
+CHARGE_BATCH = 50
+# A transaction still in draft this long after it was created was never answered: the worker
+# asking the provider died. It may or may not have charged the card: staff check.
+UNANSWERED_AFTER = timedelta(hours=1)
 # Receipts printed together (one wkhtmltopdf process) and committed at a time.
 RECEIPT_BATCH = 50
 # Written as the system only (AccountMove.write): posting, staff's buttons, the daily job.
@@ -90,6 +96,14 @@ class AccountMove(models.Model):
         help="The client's saved card AutoPay charges.",
     )
 
+    billing_autopay_unanswered = fields.Boolean(
+        string="AutoPay Charge Unanswered",
+        compute="_compute_billing_autopay_unanswered",
+        compute_sudo=True,
+        help="A charge of the card got no answer from the provider: AutoPay does not charge "
+        "the invoice again until staff check it.",
+    )
+
     # ------------------------------------------------------------------ integrity
     def write(self, vals):
         """Override: the AutoPay state decides when a client's card is charged; it changes
@@ -130,6 +144,14 @@ class AccountMove(models.Model):
     def _compute_billing_autopay_card(self):
         for invoice in self:
             invoice.billing_autopay_card = invoice.partner_id.billing_autopay_token_id.display_name
+
+    @api.depends("transaction_ids.state")
+    def _compute_billing_autopay_unanswered(self):
+        for invoice in self:
+            transaction = invoice._billing_autopay_open_transaction()
+            invoice.billing_autopay_unanswered = bool(
+                transaction and invoice._billing_autopay_unanswered(transaction)
+            )
 
     def _billing_autopay_excluded_lines(self):
         """The lines the client's card never pays: an HSA/FSA card's late-cancellation and
@@ -275,10 +297,79 @@ class AccountMove(models.Model):
         """Staff: let AutoPay charge these invoices again, after a new notice to the client."""
         self._billing_autopay_check_staff("practice_billing.group_billing_user")
         invoices = self.sudo().filtered("billing_autopay_hold")
-        invoices.write({"billing_autopay_hold": False, "billing_autopay_state": False})
-        invoices.filtered(
+        invoices.write({"billing_autopay_hold": False})
+        invoices._billing_autopay_schedule_again()
+
+    def _billing_autopay_schedule_again(self):
+        """Schedule these invoices afresh, as when they were posted: a new notice, a new
+        date, a full set of attempts (those still posted whose client's AutoPay applies;
+        the others are left unscheduled)."""
+        self.write(
+            {
+                "billing_autopay_state": False,
+                "billing_autopay_date": False,
+                "billing_autopay_attempts": 0,
+            }
+        )
+        self.filtered(
             lambda m: m.state == "posted" and m._billing_autopay_applies()
         )._billing_autopay_schedule()
+
+    @api.model
+    def _billing_autopay_schedule_again_for(self, clients):
+        """When ``clients`` resume AutoPay or enroll (again): their unpaid invoices AutoPay
+        skipped (paused, ended, no card, the card's provider) or gave up on (declined) are
+        scheduled again, each with a new notice. Invoices staff hold stay held; those the
+        client's limit or HSA/FSA card still refuses stay skipped (the client was told)."""
+        invoices = self.sudo().search(
+            [
+                ("partner_id", "in", clients.ids),
+                ("move_type", "=", "out_invoice"),
+                ("state", "=", "posted"),
+                ("billing_autopay_state", "in", ("skipped", "failed")),
+                ("billing_autopay_hold", "=", False),
+                ("payment_state", "not in", SETTLED_PAYMENT_STATES),
+            ],
+            order="id",
+        )
+        invoices.filtered(
+            lambda m: not m._billing_autopay_refusal()
+        )._billing_autopay_schedule_again()
+
+    def action_billing_autopay_cancel_unanswered(self):
+        """Staff, once the provider confirmed it did not charge the card: cancel the charge
+        that got no answer, so that AutoPay charges the invoice on its next run."""
+        self._billing_autopay_check_staff("practice_billing.group_billing_manager")
+        for invoice in self.sudo():
+            if not invoice._billing_autopay_lock():
+                raise UserError(
+                    self.env._(
+                        "%(invoice)s is being charged right now by the scheduled job; "
+                        "reload the invoice in a moment.",
+                        invoice=invoice.name,
+                    )
+                )
+            transaction = invoice._billing_autopay_open_transaction()
+            if not transaction or not invoice._billing_autopay_unanswered(transaction):
+                raise UserError(
+                    self.env._(
+                        "%(invoice)s has no unanswered AutoPay charge to cancel.",
+                        invoice=invoice.name,
+                    )
+                )
+            transaction._set_canceled(
+                state_message=self.env._(
+                    "Cancelled by %(user)s: the provider did not charge the card.",
+                    user=self.env.user.name,
+                )
+            )
+            invoice.billing_autopay_reason = False
+            summary = invoice._billing_autopay_unanswered_summary(transaction)
+            invoice.activity_ids.filtered(
+                lambda a, summary=summary: a.summary == summary
+            ).action_feedback(
+                feedback=self.env._("Charge cancelled; AutoPay charges the invoice again.")
+            )
 
     def action_billing_autopay_charge_now(self):
         """Staff: charge the card now, by the same path (and lock) as the daily job."""
@@ -306,14 +397,15 @@ class AccountMove(models.Model):
     # ------------------------------------------------------------------ the daily job
     @api.model
     def _cron_billing_autopay(self):
-        """Daily: charge each practice's due AutoPay invoices, each in its own transaction
-        (one invoice's failure never stops the others; a crash never charges twice)."""
+        """Daily: charge each practice's due AutoPay invoices, CHARGE_BATCH at a time (one
+        invoice's failure never stops the others; a crash never charges twice)."""
         companies = self.env["res.company"].sudo().search([("billing_autopay_enabled", "=", True)])
         for company in companies:
             today = company._billing_local_date(fields.Datetime.now())
             due = self.sudo().search(self._billing_autopay_due_domain(company, today), order="id")
-            for done, invoice in enumerate(due, start=1):
-                invoice._billing_autopay_charge_or_log()
+            for start in range(0, len(due), CHARGE_BATCH):
+                due[start : start + CHARGE_BATCH]._billing_autopay_charge_or_log()
+                done = min(start + CHARGE_BATCH, len(due))
                 self.env["ir.cron"]._notify_progress(done=done, remaining=len(due) - done)
             if due:
                 self._billing_autopay_trigger_receipts()
@@ -331,60 +423,105 @@ class AccountMove(models.Model):
         ]
 
     def _billing_autopay_charge_or_log(self):
-        """Charge the invoice; if something breaks, undo what was not committed and note it
-        on the invoice for staff."""
-        self.ensure_one()
-        committing = self._billing_autopay_can_commit()
+        """Charge these invoices together; if anything breaks, undo what was not committed
+        and charge them one by one, an invoice that breaks noted on its chatter for staff
+        (answers already committed are settled, never charged again)."""
         try:
-            with contextlib.nullcontext() if committing else self.env.cr.savepoint():
+            with self._billing_autopay_unless_committing():
+                self._billing_autopay_charge()
+        except Exception:  # retried one by one below
+            _logger.info("AutoPay: batch %s failed, charging one by one", self.ids, exc_info=True)
+            self._billing_autopay_rollback()
+            for invoice in self:
+                invoice._billing_autopay_charge_one_or_log()
+
+    def _billing_autopay_charge_one_or_log(self):
+        """Charge this invoice alone; if something breaks, note it on the invoice."""
+        self.ensure_one()
+        try:
+            with self._billing_autopay_unless_committing():
                 self._billing_autopay_charge()
         except Exception as error:  # one invoice fails, the job goes on
-            _logger.exception("AutoPay: invoice %s not charged", self.id)
-            if committing:
-                self.env.cr.rollback()
-            self.message_post(
-                body=self.env._(
-                    "AutoPay could not charge this invoice: %(error)s",
-                    error=str(error) or type(error).__name__,
-                )
+            self._billing_autopay_note_failure(error)
+
+    def _billing_autopay_note_failure(self, error):
+        """Undo what was not committed and tell staff on the invoice why it was not
+        charged."""
+        _logger.exception("AutoPay: invoice %s not charged", self.id)
+        self._billing_autopay_rollback()
+        self.message_post(
+            body=self.env._(
+                "AutoPay could not charge this invoice: %(error)s",
+                error=str(error) or type(error).__name__,
             )
-            self._billing_autopay_commit()
+        )
+        self._billing_autopay_commit()
+
+    def _billing_autopay_unless_committing(self):
+        """Where nothing is committed (tests), a savepoint stands for the commits."""
+        if self._billing_autopay_can_commit():
+            return contextlib.nullcontext()
+        return self.env.cr.savepoint()
 
     def _billing_autopay_charge(self):
-        """Charge the invoice's due amount to the client's card, exactly once.
+        """Charge these invoices' due amounts to their clients' cards, each exactly once.
 
-        Returns False when another worker holds the invoice (it is charging it), True
-        otherwise. The transaction is committed before the provider is asked, so that a
-        crash after its answer leaves a transaction to settle, never a second charge.
+        Returns the invoices this worker held; the others are being charged by another
+        worker right now. In three steps: the transactions of all of them are created and
+        committed before the provider is asked (a crash after an answer leaves a
+        transaction to settle, never a second charge); each charge is asked for and its
+        answer committed at once; the answers are settled together (Odoo's
+        post-processing: payments created, posted, reconciled) and committed.
         """
+        invoices = self._billing_autopay_lock()
+        to_settle, to_send = {}, {}
+        for invoice in invoices:
+            invoice._billing_autopay_prepare(to_settle, to_send)
+        self._billing_autopay_commit()
+        for invoice, transaction in to_send.items():
+            if invoice._billing_autopay_send(transaction):
+                to_settle[invoice] = transaction
+        for invoice, transaction in to_settle.items():
+            # Each settlement reads (and Odoo's reconciliation recomputes) its own invoice,
+            # not the whole batch's, while the journal and accounts stay cached for all.
+            invoice.with_prefetch()._billing_autopay_settle(transaction.with_prefetch())
+        self._billing_autopay_commit()
+        return invoices
+
+    def _billing_autopay_prepare(self, to_settle, to_send):
+        """Under the lock: an invoice with a transaction that charged it or may still goes
+        to ``to_settle`` (one never answered to staff); one that may be charged gets its
+        transaction, in ``to_send``; any other is skipped, with the reason."""
         self.ensure_one()
-        invoice = self._billing_autopay_lock()
-        if not invoice:
+        transaction = self._billing_autopay_open_transaction()
+        if transaction and self._billing_autopay_unanswered(transaction):
+            self._billing_autopay_ask_staff_to_check(transaction)
+        elif transaction:
+            to_settle[self] = transaction
+        elif blocker := self._billing_autopay_blocker():
+            self._billing_autopay_skip(blocker)
+        else:
+            to_send[self] = self._billing_autopay_create_transaction()
+
+    def _billing_autopay_send(self, transaction):
+        """Ask the provider to charge ``transaction`` and commit its answer at once; returns
+        whether it answered. A request that breaks (a timeout: the card may or may not have
+        been charged) leaves the transaction open, never charged again, and is noted on
+        the invoice; the batch's other charges go on."""
+        try:
+            with self._billing_autopay_unless_committing():
+                transaction._send_payment_request()
+        except Exception as error:  # this charge waits for its answer, the others go on
+            self._billing_autopay_note_failure(error)
             return False
-        transaction = invoice._billing_autopay_open_transaction()
-        if transaction:
-            invoice._billing_autopay_settle(transaction)
-            invoice._billing_autopay_commit()
-            return True
-        blocker = invoice._billing_autopay_blocker()
-        if blocker:
-            invoice._billing_autopay_skip(blocker)
-            invoice._billing_autopay_commit()
-            return True
-        transaction = invoice._billing_autopay_create_transaction()
-        invoice._billing_autopay_commit()
-        transaction._send_payment_request()
-        # The provider's answer is kept even if settling it below breaks.
-        invoice._billing_autopay_commit()
-        invoice._billing_autopay_settle(transaction)
-        invoice._billing_autopay_commit()
+        self._billing_autopay_commit()  # the answer is kept, whatever happens next
         return True
 
     def _billing_autopay_lock(self):
-        """Lock the invoice row and return it freshly read, or nothing if another worker
-        holds it. Under Odoo's repeatable read, a row another worker changed and committed
-        since this transaction began raises a serialization failure instead: either way
-        the invoice is charged once (creating a transaction writes the invoice row)."""
+        """Lock the invoices' rows and return those locked, freshly read; an invoice another
+        worker holds is left out. Under Odoo's repeatable read, a row another worker changed
+        and committed since this transaction began raises a serialization failure instead:
+        either way the invoice is charged once (creating a transaction writes its row)."""
         self.env.cr.execute(
             SQL(
                 "SELECT id FROM account_move WHERE id IN %s FOR UPDATE SKIP LOCKED", tuple(self.ids)
@@ -470,6 +607,54 @@ class AccountMove(models.Model):
             self._billing_autopay_declined(transaction)
         elif self.billing_autopay_reason != self._billing_autopay_waiting_reason(transaction):
             self.billing_autopay_reason = self._billing_autopay_waiting_reason(transaction)
+
+    def _billing_autopay_unanswered(self, transaction):
+        """Whether ``transaction`` was never answered: still in draft long after it was
+        created, so the worker that asked the provider died before the answer came."""
+        return transaction.state == "draft" and transaction.create_date < (
+            fields.Datetime.now() - UNANSWERED_AFTER
+        )
+
+    def _billing_autopay_ask_staff_to_check(self, transaction):
+        """An unanswered charge blocks charging the invoice again (the card may have been
+        charged): staff are asked, once per transaction, to check it with the provider."""
+        self.ensure_one()
+        reason = self.env._(
+            "No answer from the provider to %(reference)s; not charged again until staff check it.",
+            reference=transaction.reference,
+        )
+        if self.billing_autopay_reason == reason:
+            return
+        self.billing_autopay_reason = reason
+        self.partner_id._billing_schedule_activity(
+            self,
+            self._billing_autopay_unanswered_summary(transaction),
+            [
+                self.env._(
+                    "The charge %(reference)s of %(amount)s for %(invoice)s got no answer from "
+                    "%(provider)s: the card may or may not have been charged. AutoPay does not "
+                    "charge %(invoice)s again while it is open.",
+                    reference=transaction.reference,
+                    amount=self._billing_autopay_money(transaction.amount),
+                    invoice=self.name,
+                    provider=transaction.provider_id.name,
+                ),
+                self.env._(
+                    "Check %(reference)s with the provider. Not charged: cancel the "
+                    "transaction (Cancel Unanswered Charge on the invoice), and AutoPay "
+                    "charges the invoice on its next run. Charged: register the payment on "
+                    "%(invoice)s, which marks it paid.",
+                    reference=transaction.reference,
+                    invoice=self.name,
+                ),
+            ],
+            self.company_id,
+        )
+
+    def _billing_autopay_unanswered_summary(self, transaction):
+        return self.env._(
+            "AutoPay: check the unanswered charge %(reference)s", reference=transaction.reference
+        )
 
     def _billing_autopay_waiting_reason(self, transaction):
         return self.env._(
@@ -607,3 +792,7 @@ class AccountMove(models.Model):
     def _billing_autopay_commit(self):
         if self._billing_autopay_can_commit():
             self.env.cr.commit()  # pylint: disable=invalid-commit
+
+    def _billing_autopay_rollback(self):
+        if self._billing_autopay_can_commit():
+            self.env.cr.rollback()

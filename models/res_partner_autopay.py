@@ -181,6 +181,7 @@ class ResPartner(models.Model):
         paused.write({"billing_autopay_paused": False, "billing_autopay_pause_reason": False})
         for client in paused:
             client.message_post(body=Markup("<p>%s</p>") % self.env._("AutoPay resumed."))
+        self.env["account.move"]._billing_autopay_schedule_again_for(paused)
         return paused
 
     # ------------------------------------------------------------------ enrollment
@@ -257,6 +258,8 @@ class ResPartner(models.Model):
                 "billing_autopay_pause_reason": False,
             }
         )
+        # Invoices left uncharged for want of a card (or while paused) are due again.
+        self.env["account.move"]._billing_autopay_schedule_again_for(client)
         # The chatter is every employee's: it names no card (the AutoPay tab does, for
         # billing staff).
         client.message_post(

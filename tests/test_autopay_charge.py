@@ -8,6 +8,7 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tests import new_test_user, tagged
 
 from odoo.addons.mail.tests.common import MockEmail
+from odoo.addons.payment.models.payment_transaction import PaymentTransaction
 
 from ..models.account_move_autopay import AccountMove
 from .autopay_common import AutopayFixtures
@@ -331,6 +332,73 @@ class TestAutopayCharge(PracticeBillingCase, MockEmail, AutopayFixtures):
         self.assertEqual(invoice.billing_autopay_state, "charged")
         self.assertEqual(invoice.amount_residual, 0.0)
 
+    # ------------------------------------------------------------------ scheduled again
+    def _resume(self, day):
+        with freeze_time(DAY % day), self.mock_mail_gateway():
+            self.client_jane.with_user(self.billing_user).action_billing_autopay_resume()
+        return self._mails_to(self._mails, "jane@example.com", "AutoPay will charge")
+
+    def test_resuming_schedules_again_what_was_skipped_while_paused(self):
+        invoice = self._bill_november(self.client_jane)
+        self.client_jane.with_user(self.billing_user).action_billing_autopay_pause()
+        self._autopay(4)
+        self.assertEqual(invoice.billing_autopay_state, "skipped")
+        self.assertIn("paused", invoice.billing_autopay_reason)
+        notices = self._resume(10)
+        self.assertEqual(invoice.billing_autopay_state, "scheduled")
+        self.assertEqual(invoice.billing_autopay_date, date(2026, 12, 13), "after a new notice")
+        self.assertFalse(invoice.billing_autopay_reason)
+        self.assertEqual(len(notices), 1)
+        self.assertIn("12/13/2026", notices[0])
+        self._autopay(12)
+        self.assertFalse(self._transactions(invoice))
+        self._autopay(13)
+        self.assertEqual(invoice.billing_autopay_state, "charged")
+        self.assertEqual(invoice.amount_residual, 0.0)
+
+    def test_resuming_after_declines_gives_the_invoice_a_new_notice_and_its_attempts(self):
+        self.card.demo_simulated_state = "error"
+        invoice = self._bill_november(self.client_jane)
+        for day in (4, 5, 6):
+            self._autopay(day)
+        self.assertTrue(self.client_jane.billing_autopay_paused)
+        self.assertEqual(
+            (invoice.billing_autopay_state, invoice.billing_autopay_date), ("failed", False)
+        )
+        self.card.demo_simulated_state = "done"  # the client sorted it out with their bank
+        self.assertEqual(len(self._resume(10)), 1)
+        self.assertEqual(invoice.billing_autopay_state, "scheduled")
+        self.assertEqual(invoice.billing_autopay_date, date(2026, 12, 13))
+        self.assertEqual(invoice.billing_autopay_attempts, 0)
+        self._autopay(13)
+        self.assertEqual(invoice.billing_autopay_state, "charged")
+        self.assertEqual(len(self._transactions(invoice)), 4)
+
+    def test_resuming_leaves_paid_and_over_the_limit_invoices_alone(self):
+        self.client_jane.sudo().billing_autopay_limit = 250.0
+        over = self._bill_november(self.client_jane)
+        self.assertEqual(over.billing_autopay_state, "skipped")
+        self.client_jane.with_user(self.billing_user).action_billing_autopay_pause()
+        self.assertFalse(self._resume(10), "no new notice: the limit still refuses it")
+        self.assertEqual(over.billing_autopay_state, "skipped")
+        self.assertEqual(len(self._activities(over, "AutoPay did not charge")), 1)
+
+    def test_enrolling_a_new_card_schedules_again_what_the_removed_card_left(self):
+        invoice = self._bill_november(self.client_jane)
+        self.card.action_archive()  # the client removed their card
+        self.assertTrue(self.client_jane.billing_autopay_paused)
+        self._autopay(4)
+        self.assertEqual(invoice.billing_autopay_state, "skipped")
+        with freeze_time(DAY % 10), self.mock_mail_gateway():
+            new_card = self._enroll(self.env, self.client_jane, self.provider)
+        notices = self._mails_to(self._mails, "jane@example.com", "AutoPay will charge")
+        self.assertEqual(len(notices), 1)
+        self.assertEqual(invoice.billing_autopay_state, "scheduled")
+        self.assertEqual(invoice.billing_autopay_date, date(2026, 12, 13))
+        self._autopay(13)
+        self.assertEqual(invoice.billing_autopay_state, "charged")
+        self.assertEqual(self._transactions(invoice).token_id, new_card)
+
     # ------------------------------------------------------------------ crash
     def test_a_crash_after_the_providers_answer_settles_instead_of_charging_again(self):
         invoice = self._bill_november(self.client_jane)
@@ -405,3 +473,45 @@ class TestAutopayCharge(PracticeBillingCase, MockEmail, AutopayFixtures):
         self.assertFalse(
             self.env["practice.billing.document"].retrieve_dashboard()["autopay_enabled"]
         )
+
+    # ------------------------------------------------------------------ no answer
+    def test_a_charge_never_answered_asks_staff_once_and_staff_cancel_it(self):
+        invoice = self._bill_november(self.client_jane)
+        # The provider never answered (a timeout, or the worker died): the transaction stays
+        # in draft.
+        with patch.object(
+            PaymentTransaction, "_send_payment_request", side_effect=TimeoutError("no answer")
+        ):
+            self._autopay(4)
+        transaction = self._transactions(invoice)
+        self.assertEqual(transaction.state, "draft")
+        self.assertFalse(self._activities(invoice, "unanswered"), "not while it may answer")
+        self._autopay(5)
+        self._autopay(6)
+        self.assertEqual(self._transactions(invoice), transaction, "never charged again")
+        self.assertEqual(invoice.billing_autopay_state, "scheduled")
+        with freeze_time(DAY % 6):
+            invoice.invalidate_recordset(["billing_autopay_unanswered"])
+            self.assertTrue(invoice.billing_autopay_unanswered, "Cancel Unanswered Charge shown")
+        activity = self._activities(invoice, "unanswered")
+        self.assertEqual(len(activity), 1, "staff are asked once")
+        self.assertIn(transaction.reference, activity.summary)
+        self.assertIn(invoice.name, activity.note)
+        self.assertIn("Cancel Unanswered Charge", activity.note)
+        self.assertEqual(
+            activity.user_id, self.client_jane._billing_responsible_user(self.company, invoice)
+        )
+        self.assertTrue(activity.user_id)
+        with self.assertRaises(AccessError):
+            invoice.with_user(self.billing_user).action_billing_autopay_cancel_unanswered()
+        # The provider says the card was not charged: staff cancel, AutoPay charges again.
+        with freeze_time(DAY % 7), self.mock_mail_gateway():
+            invoice.with_user(self.billing_manager).action_billing_autopay_cancel_unanswered()
+        self.assertEqual(transaction.state, "cancel")
+        self.assertFalse(self._activities(invoice, "unanswered"), "the to-do is done")
+        with self.assertRaises(UserError), freeze_time(DAY % 7):
+            invoice.with_user(self.billing_manager).action_billing_autopay_cancel_unanswered()
+        self._autopay(8)
+        self.assertEqual(invoice.billing_autopay_state, "charged")
+        self.assertEqual(len(self._transactions(invoice)), 2)
+        self.assertEqual(invoice.amount_residual, 0.0)

@@ -187,3 +187,25 @@ class TestAutopayExactlyOnce(BaseCase, AutopayFixtures):
                 )
         self._cron()
         self._assert_each_charged_once()
+
+    def test_a_charge_without_answer_does_not_hold_up_the_others(self):
+        silent = self.invoice_ids[2]
+        answer = PaymentTransaction._send_payment_request
+
+        def send(transaction):
+            if silent in transaction.invoice_ids.ids:
+                raise TimeoutError("no answer")
+            return answer(transaction)
+
+        with patch.object(
+            PaymentTransaction, "_send_payment_request", autospec=True, side_effect=send
+        ):
+            self._cron()
+        self._cron()
+        with self.registry.cursor() as cr:
+            invoice = self._env(cr)["account.move"].browse(silent)
+            self.assertEqual(invoice.transaction_ids.mapped("state"), ["draft"])
+            self.assertEqual(invoice.billing_autopay_state, "scheduled")
+            self.assertIn("no answer", invoice.message_ids[:1].body)
+        self.invoice_ids.remove(silent)
+        self._assert_each_charged_once()
