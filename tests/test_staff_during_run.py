@@ -9,6 +9,7 @@ from odoo.modules.registry import Registry
 from odoo.service.model import retrying
 from odoo.tests import BaseCase, get_db_name, tagged
 
+from odoo.addons.practice_billing.models.account_move_send import AccountMoveSend
 from odoo.addons.practice_billing.models.practice_billing_run import PracticeBillingRun
 
 CONTEXT = {"no_mail_to_attendees": True, "tracking_disable": True}
@@ -182,3 +183,56 @@ class TestStaffDuringTheRun(BaseCase):
             )
             # The earlier Invoice now and the scheduled run: the refused click left no run.
             self.assertEqual(cr.fetchall(), [("manual", "done"), ("cron", "done")])
+
+    def test_send_while_the_background_sending_sends_the_invoice(self):
+        """Staff press Send in Billing Documents on an invoice Odoo's background sending is
+        emailing at that moment: told so, and the client gets one email."""
+        with self.registry.cursor() as cr:
+            env = self._env(cr)
+            client = env["res.partner"].browse(self.earlier_id)
+            client.write({"email": "busy4@example.com", "billing_delivery_method": "email"})
+            env["account.move"].browse(self.earlier_invoice_id)._billing_deliver()
+        holding, release, errors = threading.Event(), threading.Event(), []
+        hook = AccountMoveSend._hook_if_success
+
+        def send_then_hold(sending, moves_data):
+            hook(sending, moves_data)
+            if threading.current_thread().name == "sending":
+                holding.set()
+                release.wait(timeout=120)
+
+        def background_sending():
+            try:
+                with self.registry.cursor() as cr:
+                    self._env(cr)["account.move"]._cron_account_move_send()
+            except Exception as error:  # reported by the test
+                errors.append(error)
+                holding.set()
+
+        patcher = patch.object(AccountMoveSend, "_hook_if_success", send_then_hold)
+        patcher.start()
+        self.addCleanup(patcher.stop)
+        thread = threading.Thread(target=background_sending, name="sending")
+        thread.start()
+        try:
+            self.assertTrue(holding.wait(timeout=120), "the sending reached its hook")
+            with self.assertRaisesRegex(UserError, "Sending is in progress for"):
+                self._as_staff(
+                    lambda env: (
+                        env["practice.billing.document"]
+                        .search([("partner_id", "=", self.earlier_id)])
+                        .action_send()
+                    )
+                )
+        finally:
+            release.set()
+            thread.join(timeout=120)
+        self.assertFalse(errors)
+        with self.registry.cursor() as cr:
+            invoice = self._env(cr)["account.move"].browse(self.earlier_invoice_id)
+            self.assertTrue(invoice.is_move_sent)
+            self.assertFalse(invoice.sending_data, "nothing left to send")
+            emails = invoice.message_ids.filtered(
+                lambda m: invoice.partner_id in m.partner_ids and m.message_type != "notification"
+            )
+            self.assertEqual(len(emails), 1, "the client got one email")
