@@ -4,14 +4,15 @@ Run through ``./dev.sh bench-portal [N ...]`` (default 20 and 50 concurrent clie
 prepares a fresh database without demo data and runs this script, which
 
 1. starts Odoo as in production on two cores: prefork, ``--workers=2 --max-cron-threads=0``
-   (``--workers`` to change it),
-   with a wrapper around wkhtmltopdf that counts every PDF the server prints;
+   (``--workers`` to change it), with a wrapper around wkhtmltopdf that counts every PDF the
+   server prints;
 2. makes a practice with ``--clients`` (200) portal clients (one password), each with three
    months of sessions billed by three monthly runs: invoices, superbills and statements,
    delivered through the portal, so each invoice's PDF is kept by Odoo's sending and each
    superbill's and statement's at issue;
-3. for each N, runs locust headless (its own virtualenv, see bench/requirements-load.txt) with
-   N clients at once for ``--duration`` seconds (bench/portal_locustfile.py: log in, My
+3. warms the server up (4 clients for 20 s, not measured), then for each N runs locust
+   headless (its own virtualenv, see bench/requirements-load.txt) with N clients at once
+   for ``--duration`` seconds (bench/portal_locustfile.py: log in, My
    Account and its counters, invoices, superbills, statements, their pages and PDFs);
 4. prints requests/s, p50/p95/p99 per page and errors, and how many PDFs the server printed
    during the load (the target is none: downloads serve what was kept at issue).
@@ -242,8 +243,8 @@ def seed(env, n, months=3):
 
 
 # ---------------------------------------------------------------------- the load
-def run_locust(args, url, users, out_dir):
-    prefix = out_dir / f"portal_{users}"
+def run_locust(args, url, users, out_dir, *, duration=None, name=None):
+    prefix = out_dir / (name or f"portal_{users}")
     env = dict(os.environ, PB_CLIENTS=str(args.clients), PB_PASSWORD=PASSWORD)
     with open(f"{prefix}.log", "w") as log:
         subprocess.run(
@@ -259,7 +260,7 @@ def run_locust(args, url, users, out_dir):
                 "-r",
                 str(users),
                 "-t",
-                f"{args.duration}s",
+                f"{duration or args.duration}s",
                 "--csv",
                 str(prefix),
                 "--only-summary",
@@ -324,6 +325,9 @@ def main():
                 env = api.Environment(cr, SUPERUSER_ID, CONTEXT)
                 env["ir.config_parameter"].set_param("report.url", url)
                 seed(env, args.clients)
+        # A server that has just started compiles its templates on first use, per worker:
+        # warm it up (unmeasured), as a practice's server is by the time clients arrive.
+        run_locust(args, url, 4, out_dir, duration=20, name="warm_up")
         for users in args.users:
             before = count_renders(renders)
             rows = run_locust(args, url, users, out_dir)
