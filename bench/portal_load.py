@@ -14,13 +14,16 @@ prepares a fresh database without demo data and runs this script, which
    headless (its own virtualenv, see bench/requirements-load.txt) with N clients at once
    for ``--duration`` seconds (bench/portal_locustfile.py: log in, My
    Account and its counters, invoices, superbills, statements, their pages and PDFs);
-4. prints requests/s, p50/p95/p99 per page and errors, and how many PDFs the server printed
-   during the load (the target is none: downloads serve what was kept at issue).
+4. prints requests/s, p50/p95/p99 per page and errors as the clients saw them, how many PDFs
+   the server printed during the load (the target is none: downloads serve what was kept at
+   issue), and from the server's log its own time and queries per page (what a request
+   costs, apart from the time it waited for a free worker).
 """
 
 import argparse
 import csv
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -70,7 +73,7 @@ def start_server(args, log_dir):
             f"--gevent-port={args.gevent_port}",
             f"--workers={args.workers}",
             "--max-cron-threads=0",
-            "--log-level=warn",
+            f"--log-level={args.server_log_level}",
         ],
         env=env,
         stdout=log,
@@ -87,6 +90,39 @@ def start_server(args, log_dir):
         server.terminate()
         sys.exit(f"Odoo did not answer on {url}: see {log.name}")
     return server, url, renders
+
+
+REQUEST_LINE = re.compile(
+    r'werkzeug: .*"(?P<method>GET|POST) (?P<path>[^ ?"]*)(?P<query>\?[^ "]*)? [^"]*" '
+    r"(?P<status>\d+) - (?P<queries>\d+) (?P<sql>[\d.]+) (?P<other>[\d.]+)"
+)
+
+
+def server_times(log_path, start, end):
+    """{page: (requests, queries per request, p50 ms, p95 ms)} of the requests the server
+    logged between offsets ``start`` and ``end`` of its log: the time the server worked on
+    each (its SQL and the rest), without the time the request waited for a free worker."""
+    with open(log_path, "rb") as log:
+        log.seek(start)
+        text = log.read(end - start).decode(errors="replace")
+    pages = {}
+    for match in REQUEST_LINE.finditer(text):
+        page = re.sub(r"/\d+", "/[id]", match["path"])
+        page += " (POST)" * (match["method"] == "POST" and page == "/web/login")
+        query = match["query"] or ""
+        page += " PDF" if "report_type=pdf" in query else " (HTML preview)" * ("=html" in query)
+        seconds = float(match["sql"]) + float(match["other"])
+        pages.setdefault(page, []).append((int(match["queries"]), seconds * 1000))
+    result = {}
+    for page, rows in sorted(pages.items()):
+        times = sorted(ms for _q, ms in rows)
+        result[page] = (
+            len(rows),
+            sum(q for q, _ms in rows) / len(rows),
+            times[len(times) // 2],
+            times[min(len(times) - 1, int(len(times) * 0.95))],
+        )
+    return result
 
 
 def count_renders(renders):
@@ -276,6 +312,13 @@ def run_locust(args, url, users, out_dir, *, duration=None, name=None):
         return list(csv.DictReader(stats))
 
 
+def report_server_times(times):
+    print("the server's own time per request (without waiting for a worker):")
+    print(f"{'page':38} {'requests':>8} {'queries':>7} {'p50':>6} {'p95':>6}")
+    for page, (count, queries, p50, p95) in times.items():
+        print(f"{page:38} {count:8} {queries:7.1f} {p50:6.0f} {p95:6.0f}")
+
+
 def report(users, rows, renders):
     print(f"\n{users} concurrent clients: {renders} PDFs printed by the server during the load")
     print(
@@ -313,6 +356,9 @@ def main():
     parser.add_argument("--duration", type=int, default=60)
     parser.add_argument("--out", default=None, help="folder for locust's CSV files and logs")
     parser.add_argument("--no-seed", action="store_true", help="the database is ready")
+    parser.add_argument(
+        "--server-log-level", default="info", help="info: each request's queries and time"
+    )
     parser.add_argument("users", type=int, nargs="*", default=[20, 50])
     args = parser.parse_args()
     config.parse_config(["-c", args.config])
@@ -328,10 +374,12 @@ def main():
         # A server that has just started compiles its templates on first use, per worker:
         # warm it up (unmeasured), as a practice's server is by the time clients arrive.
         run_locust(args, url, 4, out_dir, duration=20, name="warm_up")
+        log_path = out_dir / "odoo-server.log"
         for users in args.users:
-            before = count_renders(renders)
+            before, start = count_renders(renders), log_path.stat().st_size
             rows = run_locust(args, url, users, out_dir)
             report(users, rows, count_renders(renders) - before)
+            report_server_times(server_times(log_path, start, log_path.stat().st_size))
     finally:
         server.terminate()
         server.wait(timeout=60)
