@@ -294,7 +294,7 @@ def run_locust(args, url, users, out_dir, *, duration=None, name=None):
                 "-u",
                 str(users),
                 "-r",
-                str(users),
+                str(args.spawn_rate or users),
                 "-t",
                 f"{duration or args.duration}s",
                 "--csv",
@@ -354,6 +354,9 @@ def main():
     parser.add_argument("--workers", type=int, default=2, help="Odoo's HTTP workers (2 cores)")
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--duration", type=int, default=60)
+    parser.add_argument(
+        "--spawn-rate", type=float, help="clients arriving per second (default: all at once)"
+    )
     parser.add_argument("--out", default=None, help="folder for locust's CSV files and logs")
     parser.add_argument("--no-seed", action="store_true", help="the database is ready")
     parser.add_argument(
