@@ -7,6 +7,7 @@
 #   ./dev.sh bench-export [N]   Billing Documents export benchmark (bench/export_pdf.py)
 #   ./dev.sh bench-autopay [N]   AutoPay charging benchmark (bench/autopay.py), N = 500
 #   ./dev.sh bench-month [N]   the 1st from the run to N clients' inboxes (bench/first_of_month.py), N = 1000
+#   ./dev.sh bench-portal [N ...]   the client portal under load (bench/portal_load.py), N = 20 50
 #   ./dev.sh screenshots [file.png ...]   remake docs/*.png from a fresh demo practice
 # Odoo 18 source: $ODOO_SRC, else $PB_CACHE/odoo (default ~/.cache/practice-billing/odoo);
 # `start` clones upstream 18.0 there when neither exists.
@@ -319,6 +320,25 @@ cmd_bench_month() { # ./dev.sh bench-month [N]: bench/first_of_month.py, the 1st
   dropdb -h 127.0.0.1 --if-exists "$db"
 }
 
+cmd_bench_portal() { # ./dev.sh bench-portal [N ...]: bench/portal_load.py, the portal under load (N = 20 50)
+  prepare noclone
+  local db="pb_bench_portal" bench_venv="$PB_CACHE/bench-venv" stamp
+  stamp=$(sha1sum < "$REPO/bench/requirements-load.txt" | cut -c1-12)
+  if [[ ! -f "$bench_venv/.stamp-$stamp" ]]; then
+    say "Preparing the load generator's virtualenv $bench_venv (locust, apart from Odoo's)."
+    [[ -x "$bench_venv/bin/python" ]] || python3 -m venv "$bench_venv"
+    "$bench_venv/bin/pip" --disable-pip-version-check -q install -r "$REPO/bench/requirements-load.txt" >&2
+    rm -f "$bench_venv"/.stamp-* && touch "$bench_venv/.stamp-$stamp"
+  fi
+  dropdb -h 127.0.0.1 --if-exists "$db"
+  odoo_bin -d "$db" -i practice_billing --without-demo=all --stop-after-init --http-port=0 \
+    --log-level=warn || die "Install failed."
+  # The script starts Odoo itself (prefork, 2 workers, no cron), seeds 200 portal clients, runs locust.
+  "$VENV/bin/python" "$REPO/bench/portal_load.py" --config "$BUILD/odoo.conf" --db "$db" \
+    --odoo-bin "$ODOO/odoo-bin" --locust "$bench_venv/bin/locust" --port 8077 --gevent-port 8177 "$@"
+  dropdb -h 127.0.0.1 --if-exists "$db"
+}
+
 cmd_screenshots() { # ./dev.sh screenshots [file.png ...]: docs/make_screenshots.py on a fresh demo
   prepare noclone
   local db="pb_screenshots" port=8078
@@ -345,6 +365,7 @@ case "${1:-}" in
   bench-export) shift; cmd_bench_export "$@" ;;
   bench-autopay) shift; cmd_bench_autopay "$@" ;;
   bench-month) shift; cmd_bench_month "$@" ;;
+  bench-portal) shift; cmd_bench_portal "$@" ;;
   screenshots) shift; cmd_screenshots "$@" ;;
-  *) echo "usage: ./dev.sh start | ./dev.sh test [pytest args] | ./dev.sh test-odoo [pytest args] | ./dev.sh bench [N ...] | ./dev.sh bench-export [N] | ./dev.sh bench-autopay [N] | ./dev.sh bench-month [N] | ./dev.sh screenshots [file.png ...]" >&2; exit 2 ;;
+  *) echo "usage: ./dev.sh start | ./dev.sh test [pytest args] | ./dev.sh test-odoo [pytest args] | ./dev.sh bench [N ...] | ./dev.sh bench-export [N] | ./dev.sh bench-autopay [N] | ./dev.sh bench-month [N] | ./dev.sh bench-portal [N ...] | ./dev.sh screenshots [file.png ...]" >&2; exit 2 ;;
 esac

@@ -5,7 +5,9 @@ from datetime import timedelta
 from dateutil.relativedelta import relativedelta
 
 from odoo import api, fields, models, tools
+from odoo.exceptions import UserError
 from odoo.osv import expression
+from odoo.tools import SQL
 
 from .account_move_autopay import AUTOPAY_STATES
 from .practice_billing_delivery_mixin import DELIVERY_STATES
@@ -329,9 +331,35 @@ class PracticeBillingDocument(models.Model):
     # ------------------------------------------------------------------ delivery
     def action_send(self):
         """Send the selected documents by each client's delivery method."""
-        for sources in self._sources():
+        kinds = self._sources()
+        for sources in kinds:
+            self._lock_for_sending(sources)
+        for sources in kinds:
             sources._billing_deliver()
         self.invalidate_model()  # the view shows the sources' new delivery states
+
+    @api.model
+    def _lock_for_sending(self, sources):
+        """Lock ``sources`` for this sending, or raise a UserError naming those another
+        worker holds: Odoo's background sending (it locks what it sends, as this does) or
+        the billing run at the start of the month. Waiting for it, then sending, would send
+        them twice."""
+        self.env.cr.execute(
+            SQL(
+                "SELECT id FROM %s WHERE id IN %s FOR UPDATE SKIP LOCKED",
+                SQL.identifier(sources._table),
+                tuple(sources.ids),
+            )
+        )
+        busy = sources - sources.browse(row[0] for row in self.env.cr.fetchall())
+        if busy:
+            raise UserError(
+                self.env._(
+                    "Sending is in progress for %(documents)s: they are being sent right now. "
+                    "Try again in a minute if they still show as not sent.",
+                    documents=", ".join(busy.mapped("display_name")),
+                )
+            )
 
     def action_mark_delivered(self):
         """Staff printed or sent these themselves."""

@@ -248,8 +248,39 @@ class PracticeBillingRun(models.Model):
         ``documents`` asked for (``superbill_date_start``/``_end``, ``statement_date``,
         ``make_invoices``). A large run goes to the background (see _start)."""
         run = self._create_staff_run(trigger, cutoff, invoice_date, partners, **documents)
+        busy = run._refuse_when_billed_elsewhere()
         run._start()
-        return run.sudo(False)
+        # The run's form then says whose sessions another run was billing (see _action_open).
+        return run.sudo(False).with_context(billing_busy_client_ids=busy.ids)
+
+    def _refuse_when_billed_elsewhere(self):
+        """The clients of this staff run whose due sessions another run is billing right now
+        (their rows are locked: the scheduled run mid-batch, a colleague's click): that run
+        bills them, this one leaves them. Raise a UserError saying so when it would bill
+        nothing else: staff get "billing is in progress", never an empty run or a
+        database error.
+
+        The free sessions stay locked by this transaction, which bills them next."""
+        self.ensure_one()
+        Session = self.env["calendar.event"].sudo()
+        due = [sid for ids in self._collect_due_sessions().values() for sid in ids]
+        if not (self.make_invoices and due):
+            return Session.billing_client_id
+        self.env.cr.execute(
+            SQL("SELECT id FROM calendar_event WHERE id IN %s FOR UPDATE SKIP LOCKED", tuple(due))
+        )
+        free = {row[0] for row in self.env.cr.fetchall()}
+        busy = Session.browse(sorted(set(due) - free)).billing_client_id.sorted("name")
+        if busy and not free and not (self.superbill_date_start or self.statement_date):
+            raise UserError(
+                self.env._(
+                    "Billing is in progress for %(clients)s: another billing run is invoicing "
+                    "their sessions right now. Try again in a minute; nothing will be billed "
+                    "twice.",
+                    clients=", ".join(busy.mapped("display_name")),
+                )
+            )
+        return busy.with_env(self.env)
 
     @api.model
     def _create_staff_run(self, trigger, cutoff, invoice_date, partners=None, **documents):
@@ -897,7 +928,28 @@ class PracticeBillingRun(models.Model):
         )
         if self:
             action.update({"res_id": self.id, "view_mode": "form", "views": [(False, "form")]})
+        busy = self.env["res.partner"].browse(self.env.context.get("billing_busy_client_ids"))
+        if busy:
+            return self._busy_notification(busy, action)
         return action
+
+    def _busy_notification(self, busy, action):
+        """A notice naming the ``busy`` clients this run left to another one billing them at
+        the same time, then ``action`` (the run's form)."""
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "warning",
+                "sticky": True,
+                "message": self.env._(
+                    "Billing is in progress for %(clients)s: another billing run is invoicing "
+                    "their sessions right now, and bills them once.",
+                    clients=", ".join(busy.sudo().mapped("display_name")),
+                ),
+                "next": action,
+            },
+        }
 
     def action_view_invoices(self):
         self.ensure_one()

@@ -1,4 +1,8 @@
+import logging
+
 from odoo import api, fields, models
+
+_logger = logging.getLogger(__name__)
 
 
 class PracticeClientDocument(models.AbstractModel):
@@ -94,6 +98,22 @@ class PracticeClientDocument(models.AbstractModel):
 
     def action_print(self):
         return self.env.ref(self._billing_report).report_action(self)
+
+    def _freeze_pdfs(self):
+        """Print these issued documents now, together (one wkhtmltopdf process): their
+        report keeps each PDF (attachment_use), so what the client, the insurer and staff
+        get is fixed at issue, and a portal download or an export serves it without
+        printing again.
+
+        Printing never blocks issuing: if it fails, each PDF is kept at its first print."""
+        if not self:
+            return
+        try:
+            with self.env.cr.savepoint():
+                # A document already printed keeps its PDF: the report reuses it.
+                self.env["ir.actions.report"]._render_pdf_each(self._billing_report, self.ids)
+        except Exception as error:  # printing never blocks issuing
+            _logger.warning("%s %s issued but not printed yet: %s", self._name, self.ids, error)
 
     def _billing_check_printable(self):
         """Raise AccessError if the requesting user, who may read these documents, may not

@@ -72,6 +72,7 @@ class PracticeStatement(models.Model):
         with a receivable history), made and delivered (the run on the 1st, Generate)."""
         clients = clients or self._clients_to_issue(company)
         statements = self._generate(clients, date, company)
+        statements._freeze_pdfs()
         statements._billing_deliver()
         return statements
 

@@ -268,20 +268,6 @@ class PracticeSuperbill(models.Model):
         issued._freeze_pdfs()
         issued._billing_deliver()
 
-    def _freeze_pdfs(self):
-        """Print these issued superbills now, together: the report keeps each PDF, so what
-        the client, the insurer and staff get is fixed at issue, whenever they print it.
-
-        Printing never blocks issuing: if it fails, each PDF is kept at its first print."""
-        if not self:
-            return
-        try:
-            with self.env.cr.savepoint():
-                # A superbill already printed keeps its PDF: the report reuses it.
-                self.env["ir.actions.report"]._render_pdf_each(self._billing_report, self.ids)
-        except Exception as error:  # printing never blocks issuing
-            _logger.warning("Superbills %s issued but not printed yet: %s", self.ids, error)
-
     @api.model
     def _find_live(self, clients, company, date_start, date_end):
         """The superbills of the period not cancelled, for ``clients``."""

@@ -113,10 +113,23 @@ class TestBillingDocuments(PracticeHttpCase):
         [(_doc, exported)] = superbill_doc._render_pdfs()
         self.assertEqual(exported, frozen.raw, "what staff export is what was issued")
 
+    def test_statement_pdf_kept_at_issue_and_exported_as_is(self):
+        statement_doc = self._document(self.jane, "statement")
+        statement = self.env["practice.statement"].browse(statement_doc.res_id)
+        kept = kept_pdf(statement)
+        self.assertTrue(kept, "printed when issued, though delivered by hand")
+        with wkhtmltopdf_runs(self.env) as processes:
+            [(_doc, exported)] = statement_doc._render_pdfs()
+        self.assertEqual(exported, kept.raw, "what staff export is what was issued")
+        self.assertFalse(processes, "nothing printed again")
+
     def test_one_wkhtmltopdf_per_kind_split_per_document(self):
         documents = self.Document.search(
             [*self.mine, ("document_type", "in", ("invoice", "statement"))]
         )
+        # Statements issued before they kept their PDF (or not printed at issue) print now.
+        for document in documents.filtered(lambda d: d.document_type == "statement"):
+            kept_pdf(self.env["practice.statement"].browse(document.res_id)).unlink()
         with wkhtmltopdf_runs(self.env) as processes:
             rendered = documents._render_pdfs()
         self.assertEqual(len(processes), 2, f"one per kind, not one per document: {processes}")
