@@ -120,7 +120,13 @@ class TestSendingInBatches(PracticeHttpCase):
             self.assertIn(client.name, text)
             others = (invoices - invoice).mapped("name")
             self.assertFalse([name for name in others if name in text], "its own invoice only")
-        self.assertEqual(len(self.inbox.messages), self.CLIENTS, "each client once")
+        # The database's queue may hold other mails (a demo install queues some): count ours.
+        to_clients = [
+            message
+            for message in self.inbox.messages
+            if any(client.email in str(message["To"]) for client in clients)
+        ]
+        self.assertEqual(len(to_clients), self.CLIENTS, "each client once")
         self.assertEqual(set(invoices.mapped("billing_delivery_state")), {"sent"})
 
     def test_other_invoices_keep_odoo_sending(self):
