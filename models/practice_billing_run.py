@@ -610,9 +610,16 @@ class PracticeBillingRun(models.Model):
         whose responsible party changed since they were collected goes to the new one."""
         sessions = self._lock_due_sessions([sid for ids in batch.values() for sid in ids])
         sessions_by_group = sessions.grouped(lambda s: self._invoice_group(s.billing_client_id))
+        # The batch's payers read together (their pricelists, names): one query for all, not
+        # a few per invoice.
+        payers = (
+            self.env["res.partner"]
+            .sudo()
+            .browse([payer_id for payer_id, _client_id in sessions_by_group])
+        )
         vals_list = []
         for (payer_id, _client_id), group_sessions in sessions_by_group.items():
-            payer = self.env["res.partner"].sudo().browse(payer_id)
+            payer = payers.browse(payer_id).with_prefetch(payers._prefetch_ids)
             group_sessions._billing_check_invoiceable()
             self._check_bill_to(payer, group_sessions)
             vals_list.append(self._prepare_invoice_vals(payer, group_sessions))
