@@ -21,7 +21,9 @@ import argparse
 import base64
 import time
 
-import odoo
+# The same measurement as the run benchmark (commit, cold cache, queries counted).
+from monthly_run import measure
+
 from odoo import SUPERUSER_ID, Command, api
 from odoo.modules.registry import Registry
 from odoo.tools import config
@@ -86,19 +88,6 @@ def setup_practice(env, n):
     assert set(autopay.mapped("billing_autopay_state")) == {"scheduled"}
     env.cr.commit()
     return autopay, loop
-
-
-def measure(env, label, work, n):
-    env.cr.commit()
-    env.invalidate_all()
-    queries = odoo.sql_db.sql_counter
-    started = time.perf_counter()
-    work()
-    env.cr.commit()
-    elapsed = time.perf_counter() - started
-    queries = odoo.sql_db.sql_counter - queries
-    env.invalidate_all()
-    return {"label": label, "seconds": elapsed, "rate": n / elapsed, "queries": queries / n}
 
 
 def run(db, n, with_receipts=False):

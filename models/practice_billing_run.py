@@ -610,16 +610,10 @@ class PracticeBillingRun(models.Model):
         whose responsible party changed since they were collected goes to the new one."""
         sessions = self._lock_due_sessions([sid for ids in batch.values() for sid in ids])
         sessions_by_group = sessions.grouped(lambda s: self._invoice_group(s.billing_client_id))
-        # The batch's payers read together (their pricelists, names): one query for all, not
-        # a few per invoice.
-        payers = (
-            self.env["res.partner"]
-            .sudo()
-            .browse([payer_id for payer_id, _client_id in sessions_by_group])
-        )
+        payer_of = self._payers_of(sessions_by_group)
         vals_list = []
         for (payer_id, _client_id), group_sessions in sessions_by_group.items():
-            payer = payers.browse(payer_id).with_prefetch(payers._prefetch_ids)
+            payer = payer_of(payer_id)
             group_sessions._billing_check_invoiceable()
             self._check_bill_to(payer, group_sessions)
             vals_list.append(self._prepare_invoice_vals(payer, group_sessions))
@@ -627,6 +621,14 @@ class PracticeBillingRun(models.Model):
         self._link_sessions(invoices, sessions)
         self._post_invoices(invoices)
         return invoices
+
+    def _payers_of(self, groups):
+        """A function giving the payer of each ``(payer id, client id)`` key of ``groups``,
+        the payers read together (their pricelists, names): one query for all, not a few per
+        invoice. The run and its plan (RunPlan) both read payers so."""
+        Partner = self.env["res.partner"].sudo()
+        payers = Partner.browse([payer_id for payer_id, _client_id in groups])
+        return lambda payer_id: payers.browse(payer_id).with_prefetch(payers._prefetch_ids)
 
     def _lock_due_sessions(self, session_ids):
         """Lock the sessions about to be billed and return those still due under the lock.

@@ -66,9 +66,11 @@ class RunPlan:
         Session = self.env["calendar.event"].sudo()
         method = None if self._invoices_posted() else NOT_SENT
         planned = []
-        for (payer_id, _client_id), session_ids in self.run._collect_due_sessions().items():
+        due = self.run._collect_due_sessions()
+        payer_of = self.run._payers_of(due)
+        for (payer_id, _client_id), session_ids in due.items():
             sessions = Session.browse(session_ids)
-            payer = self.env["res.partner"].sudo().browse(payer_id)
+            payer = payer_of(payer_id)
             invoice = PlannedDocument(
                 client=payer,
                 method=method or self._delivery_method("account.move", payer),
