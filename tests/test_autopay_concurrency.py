@@ -1,58 +1,38 @@
 import threading
-import uuid
 from datetime import datetime
 from unittest.mock import patch
 
-from odoo import SUPERUSER_ID, api
+from odoo import SUPERUSER_ID
 from odoo.exceptions import UserError
-from odoo.modules.registry import Registry
-from odoo.tests import BaseCase, get_db_name, tagged
+from odoo.tests import tagged
 
 from odoo.addons.payment.models.payment_transaction import PaymentTransaction
 
 from ..models.account_move_autopay import AccountMove
 from ..models.practice_billing_run import PracticeBillingRun
 from .autopay_common import AutopayFixtures
-
-# Emails are queued, never sent: nothing here should reach an SMTP server.
-CONTEXT = {"tracking_disable": True, "mail_notify_force_send": False}
+from .common import ConcurrencyCase
 
 
 @tagged("-at_install", "post_install")
-class TestAutopayExactlyOnce(BaseCase, AutopayFixtures):
+class TestAutopayExactlyOnce(ConcurrencyCase, AutopayFixtures):
     """Real, committed transactions: AutoPay commits the transaction before asking the
     provider, as in production (practice.billing.run._can_commit says yes here), while two
-    workers, a staff member or a crash get in the way. TransactionCase shares one
-    transaction between all cursors and cannot show this."""
+    workers, a staff member or a crash get in the way (see ConcurrencyCase). One practice
+    for the class, deleted after it with its clients, invoices and payments."""
 
+    # Emails are queued, never sent: nothing here should reach an SMTP server.
+    CONTEXT = {"tracking_disable": True, "mail_notify_force_send": False}
+    PRACTICE_PER_TEST = False
     INVOICES = 6
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.registry = Registry(get_db_name())
         with cls.registry.cursor() as cr:
-            env = api.Environment(cr, SUPERUSER_ID, CONTEXT)
-            company = env["res.company"].create(
-                {
-                    "name": f"AutoPay Practice {uuid.uuid4().hex[:8]}",
-                    "billing_autopay_enabled": True,
-                }
-            )
-            env["account.chart.template"].try_loading("generic_coa", company=company)
-            env.ref("base.user_admin").company_ids |= company
-            env = env(context=dict(env.context, allowed_company_ids=company.ids))
-            cls._demo_provider(env, company)
+            company = cls._commit_practice(cr, "AutoPay Practice", billing_autopay_enabled=True)
+            cls._demo_provider(company.env, company)
             cls.company_id = company.id
-
-    @classmethod
-    def tearDownClass(cls):
-        # The committed practice stays in the test database: it charges nothing any more.
-        with cls.registry.cursor() as cr:
-            api.Environment(cr, SUPERUSER_ID, CONTEXT)["res.company"].browse(
-                cls.company_id
-            ).billing_autopay_enabled = False
-        super().tearDownClass()
 
     def setUp(self):
         super().setUp()
@@ -76,12 +56,8 @@ class TestAutopayExactlyOnce(BaseCase, AutopayFixtures):
             invoices.write({"billing_autopay_date": datetime.now().date()})
             self.invoice_ids = invoices.ids
 
-    def _env(self, cr, uid=SUPERUSER_ID):
-        return api.Environment(cr, uid, dict(CONTEXT, allowed_company_ids=[self.company_id]))
-
     def _admin(self):
-        with self.registry.cursor() as cr:
-            return self._env(cr).ref("base.user_admin").id
+        return self.admin_id
 
     def _race(self, *works):
         """Run each work(env) in a thread of its own, on its own cursor, all at once."""

@@ -1,78 +1,28 @@
 import threading
-import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from odoo import SUPERUSER_ID, api
-from odoo.modules.registry import Registry
+from odoo import SUPERUSER_ID
 from odoo.service.model import retrying
-from odoo.tests import BaseCase, get_db_name, tagged
+from odoo.tests import tagged
+
+from .common import ConcurrencyCase
 
 
 @tagged("-at_install", "post_install")
-class TestConcurrentRuns(BaseCase):
-    """Real, committed transactions racing to bill the same clients.
-
-    TransactionCase shares one transaction between all cursors, so it cannot show what two
-    Odoo workers do; these tests commit their data (in the throwaway test database).
-    """
+class TestConcurrentRuns(ConcurrencyCase):
+    """Real, committed transactions racing to bill the same clients (see ConcurrencyCase)."""
 
     CLIENTS = 12
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.registry = Registry(get_db_name())
-
-    def _env(self, cr, uid=SUPERUSER_ID):
-        return api.Environment(cr, uid, {"no_mail_to_attendees": True, "tracking_disable": True})
 
     def setUp(self):
         super().setUp()
         with self.registry.cursor() as cr:
-            env = self._env(cr)
-            company = env["res.company"].create(
-                {"name": f"Race Practice {uuid.uuid4().hex[:8]}", "billing_auto_invoice": True}
+            company = self._commit_practice(cr, "Race Practice", billing_auto_invoice=True)
+            self.company_id = company.id
+            clients, sessions = self._commit_clients_with_sessions(
+                company.with_env(self._env(cr)), [f"Racer {i:02d}" for i in range(self.CLIENTS)]
             )
-            env["account.chart.template"].try_loading("generic_coa", company=company)
-            env.ref("base.user_admin").company_ids |= company
-            env = env(context=dict(env.context, allowed_company_ids=[company.id]))
-            service = env["product.product"].create(
-                {
-                    "name": "Psychotherapy, 53 min",
-                    "type": "service",
-                    "list_price": 150.0,
-                    "billing_cpt_code": "90837",
-                    # Committed: kept to its practice, out of every other practice's services.
-                    "company_id": company.id,
-                }
-            )
-            service.taxes_id = False
-            clients = env["res.partner"].create(
-                [{"name": f"Racer {i:02d}"} for i in range(self.CLIENTS)]
-            )
-            last_month = (datetime.now().replace(day=1) - timedelta(days=20)).replace(
-                hour=15, minute=0, second=0, microsecond=0
-            )
-            sessions = env["calendar.event"].create(
-                [
-                    {
-                        "name": f"{client.name} {week}",
-                        "start": last_month + timedelta(days=week),
-                        "stop": last_month + timedelta(days=week, minutes=53),
-                        "partner_ids": [(6, 0, client.ids)],
-                        "billing_client_id": client.id,
-                        "billing_product_id": service.id,
-                        "billing_company_id": company.id,
-                    }
-                    for client in clients
-                    for week in (0, 7)
-                ]
-            )
-            self.company_id, self.client_ids, self.session_ids = (
-                company.id,
-                clients.ids,
-                sessions.ids,
-            )
+            self.client_ids, self.session_ids = clients.ids, sessions.ids
 
     def _in_thread(self, work, barrier, errors, uid=SUPERUSER_ID):
         def target():
@@ -88,26 +38,13 @@ class TestConcurrentRuns(BaseCase):
 
         return threading.Thread(target=target)
 
-    def _billing_lines(self, cr):
-        """(session id, line id, amount) of every non-cancelled line billing our sessions."""
-        cr.execute(
-            """
-            SELECT e.id, l.id, l.price_unit
-              FROM calendar_event e
-              JOIN account_move_line l ON l.id = e.billing_invoice_line_id
-             WHERE e.id IN %s AND l.parent_state != 'cancel'
-            """,
-            [tuple(self.session_ids)],
-        )
-        return cr.fetchall()
-
     def _bill_leftovers_and_check(self):
         with self.registry.cursor() as cr:
-            env = self._env(cr, self.env_admin_uid())
+            env = self._env(cr, self.admin_id)
             env = env(context=dict(env.context, allowed_company_ids=[self.company_id]))
             env["res.partner"].browse(self.client_ids).action_billing_invoice_now()
         with self.registry.cursor() as cr:
-            rows = self._billing_lines(cr)
+            rows = self._billing_lines(cr, self.session_ids)
             self.assertEqual(sorted(r[0] for r in rows), sorted(self.session_ids))
             self.assertEqual(len({r[1] for r in rows}), len(self.session_ids), "a line each")
             self.assertEqual(sum(r[2] for r in rows), 150.0 * len(self.session_ids))
@@ -123,13 +60,9 @@ class TestConcurrentRuns(BaseCase):
             for _partner, total, lines in cr.fetchall():
                 self.assertEqual(total, 150.0 * lines, "an invoice bills what its lines say")
 
-    def env_admin_uid(self):
-        with self.registry.cursor() as cr:
-            return self._env(cr).ref("base.user_admin").id
-
     def test_cron_and_invoice_now_racing_bill_each_session_once(self):
         barrier, errors = threading.Barrier(2), []
-        admin = self.env_admin_uid()
+        admin = self.admin_id
 
         def cron(env):
             company = env["res.company"].browse(self.company_id)
@@ -149,7 +82,7 @@ class TestConcurrentRuns(BaseCase):
         self.assertFalse([t for t in threads if t.is_alive()], "no run is stuck on a lock")
         # A run may lose the race as a whole (its transaction is rolled back), never bill twice.
         with self.registry.cursor() as cr:
-            rows = self._billing_lines(cr)
+            rows = self._billing_lines(cr, self.session_ids)
             billed = [r[0] for r in rows]
             self.assertEqual(len(billed), len(set(billed)))
             self.assertTrue(billed, f"the race billed nothing at all: {errors}")
@@ -174,7 +107,7 @@ class TestConcurrentRuns(BaseCase):
             )
             with self.registry.cursor() as cr:
                 cr.execute("SET LOCAL lock_timeout = '5s'")
-                env = self._env(cr, self.env_admin_uid())
+                env = self._env(cr, self.admin_id)
                 env = env(context=dict(env.context, allowed_company_ids=[self.company_id]))
                 clients = env["res.partner"].browse(self.client_ids)
                 action = clients.action_billing_invoice_now()
@@ -191,7 +124,7 @@ class TestConcurrentRuns(BaseCase):
     def _preview(self):
         """A Next Run page an administrator opened (committed, as a browser's would be)."""
         with self.registry.cursor() as cr:
-            env = self._env(cr, self.env_admin_uid())
+            env = self._env(cr, self.admin_id)
             env = env(context=dict(env.context, allowed_company_ids=[self.company_id]))
             return env["practice.billing.preview"]._create_for_next_run().id
 
@@ -208,7 +141,7 @@ class TestConcurrentRuns(BaseCase):
 
         threads = [
             self._in_thread(cron, barrier, errors),
-            self._in_thread(bill_now, barrier, errors, uid=self.env_admin_uid()),
+            self._in_thread(bill_now, barrier, errors, uid=self.admin_id),
         ]
         for thread in threads:
             thread.start()
@@ -216,7 +149,7 @@ class TestConcurrentRuns(BaseCase):
             thread.join(timeout=300)
         self.assertFalse([t for t in threads if t.is_alive()], "no run is stuck on a lock")
         with self.registry.cursor() as cr:
-            billed = [row[0] for row in self._billing_lines(cr)]
+            billed = [row[0] for row in self._billing_lines(cr, self.session_ids)]
             self.assertEqual(len(billed), len(set(billed)), "no session billed twice")
             self.assertTrue(billed, f"the race billed nothing at all: {errors}")
         self._bill_leftovers_and_check()
@@ -231,9 +164,7 @@ class TestConcurrentRuns(BaseCase):
             preview = env["practice.billing.preview"].browse(preview_id)
             opened.append(retrying(lambda: preview.action_bill_now()["res_id"], env))
 
-        threads = [
-            self._in_thread(click, barrier, errors, uid=self.env_admin_uid()) for _ in range(2)
-        ]
+        threads = [self._in_thread(click, barrier, errors, uid=self.admin_id) for _ in range(2)]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -247,6 +178,6 @@ class TestConcurrentRuns(BaseCase):
                 [self.company_id],
             )
             self.assertEqual(cr.fetchone()[0], 1)
-            rows = self._billing_lines(cr)
+            rows = self._billing_lines(cr, self.session_ids)
             self.assertEqual(sorted(r[0] for r in rows), sorted(self.session_ids))
             self.assertEqual(len({r[1] for r in rows}), len(self.session_ids))

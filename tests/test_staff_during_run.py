@@ -1,22 +1,19 @@
 import threading
-import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from unittest.mock import patch
 
-from odoo import SUPERUSER_ID, api
 from odoo.exceptions import UserError
-from odoo.modules.registry import Registry
 from odoo.service.model import retrying
-from odoo.tests import BaseCase, get_db_name, tagged
+from odoo.tests import tagged
 
 from odoo.addons.practice_billing.models.account_move_send import AccountMoveSend
 from odoo.addons.practice_billing.models.practice_billing_run import PracticeBillingRun
 
-CONTEXT = {"no_mail_to_attendees": True, "tracking_disable": True}
+from .common import ConcurrencyCase
 
 
 @tagged("-at_install", "post_install")
-class TestStaffDuringTheRun(BaseCase):
+class TestStaffDuringTheRun(ConcurrencyCase):
     """Staff at work while the scheduled run bills the month (issue #15): the run holds its
     batch's locks (stopped mid-batch, before its commit) in one thread, staff act in
     another, each on a database connection and transaction of its own, on committed data,
@@ -25,60 +22,18 @@ class TestStaffDuringTheRun(BaseCase):
 
     CLIENTS = 4
 
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.registry = Registry(get_db_name())
-
-    def _env(self, cr, uid=SUPERUSER_ID):
-        return api.Environment(cr, uid, dict(CONTEXT, allowed_company_ids=[self.company_id]))
-
     def setUp(self):
         super().setUp()
         committing = patch.object(PracticeBillingRun, "_can_commit", lambda self: True)
         committing.start()
         self.addCleanup(committing.stop)
         with self.registry.cursor() as cr:
-            env = api.Environment(cr, SUPERUSER_ID, CONTEXT)
-            company = env["res.company"].create(
-                {"name": f"Busy Practice {uuid.uuid4().hex[:8]}", "billing_auto_invoice": True}
-            )
-            env["account.chart.template"].try_loading("generic_coa", company=company)
-            self.admin_id = env.ref("base.user_admin").id
-            env.ref("base.user_admin").company_ids |= company
+            company = self._commit_practice(cr, "Busy Practice", billing_auto_invoice=True)
             self.company_id = company.id
-            env = self._env(cr)
-            service = env["product.product"].create(
-                {
-                    "name": "Psychotherapy, 53 min",
-                    "type": "service",
-                    "list_price": 150.0,
-                    "billing_cpt_code": "90837",
-                    "company_id": company.id,
-                }
-            )
-            service.taxes_id = False
-            clients = env["res.partner"].create(
-                [{"name": f"Busy {i}", "company_id": company.id} for i in range(self.CLIENTS + 1)]
-            )
-            clients.billing_delivery_method = "manual"
-            last_month = (datetime.now().replace(day=1) - timedelta(days=20)).replace(
-                hour=15, minute=0, second=0, microsecond=0
-            )
-            sessions = env["calendar.event"].create(
-                [
-                    {
-                        "name": f"{client.name} {week}",
-                        "start": last_month + timedelta(days=week),
-                        "stop": last_month + timedelta(days=week, minutes=53),
-                        "partner_ids": [(6, 0, client.ids)],
-                        "billing_client_id": client.id,
-                        "billing_product_id": service.id,
-                        "billing_company_id": company.id,
-                    }
-                    for client in clients
-                    for week in (0, 7)
-                ]
+            clients, sessions = self._commit_clients_with_sessions(
+                company.with_env(self._env(cr)),
+                [f"Busy {i}" for i in range(self.CLIENTS + 1)],
+                billing_delivery_method="manual",
             )
             self.client_ids, self.session_ids = clients[:-1].ids, sessions.ids
             self.earlier_id = clients[-1].id
@@ -132,15 +87,7 @@ class TestStaffDuringTheRun(BaseCase):
 
     def _billed_sessions(self):
         with self.registry.cursor() as cr:
-            cr.execute(
-                """
-                SELECT e.id FROM calendar_event e
-                  JOIN account_move_line l ON l.id = e.billing_invoice_line_id
-                 WHERE e.id IN %s AND l.parent_state != 'cancel'
-                """,
-                [tuple(self.session_ids)],
-            )
-            return [row[0] for row in cr.fetchall()]
+            return [row[0] for row in self._billing_lines(cr, self.session_ids)]
 
     def test_staff_work_while_the_run_holds_its_batch(self):
         thread, errors, release = self._run_holding_its_batch()
