@@ -17,8 +17,9 @@ AUTOPAY_STATES = [
     ("skipped", "Skipped"),
 ]
 # A transaction in one of these states has charged the card, or may still: the invoice is
-# never charged again while one exists (payment.transaction's states).
-OPEN_TRANSACTION_STATES = ("draft", "pending", "authorized", "done")
+# never charged again while one exists (payment.transaction's states). A draft one too when
+# it is AutoPay's own, or a payment the client is making now (_billing_autopay_open_transaction).
+OPEN_TRANSACTION_STATES = ("pending", "authorized", "done")
 # Session fees an HSA/FSA card refuses (calendar.event.billing_attendance).
 HSA_EXCLUDED_ATTENDANCE = ("late_cancel", "no_show")
 # Invoices AutoPay leaves alone: paid, being paid, or reversed by a credit note.
@@ -29,6 +30,10 @@ CHARGE_BATCH = 50
 # A transaction still in draft this long after it was created was never answered: the worker
 # asking the provider died. It may or may not have charged the card: staff check.
 UNANSWERED_AFTER = timedelta(hours=1)
+# A payment the client started online (Odoo's portal) is a draft until they finish it on the
+# provider's page; AutoPay waits this long for it, then takes it as abandoned (Odoo keeps
+# abandoned payments in draft for ever: draft means never submitted to the provider).
+CLIENT_PAYING_WAIT = timedelta(hours=1)
 # Receipts printed together (one wkhtmltopdf process) and committed at a time.
 RECEIPT_BATCH = 50
 # Written as the system only (AccountMove.write): posting, staff's buttons, the daily job.
@@ -38,6 +43,8 @@ AUTOPAY_MOVE_FIELDS = {
     "billing_autopay_hold",
     "billing_autopay_attempts",
     "billing_autopay_reason",
+    "billing_autopay_notice_date",
+    "billing_autopay_notice_amount",
 }
 
 
@@ -89,11 +96,29 @@ class AccountMove(models.Model):
         compute="_compute_billing_autopay_amount",
         help="Late-cancellation and no-show fees the client's HSA/FSA card is never charged.",
     )
+    # Billing staff only: an invoice shared in the portal (a household's) would show another
+    # person's card. The client reads it in AutoPay's emails (rendered by the system) and on
+    # their own AutoPay page (from their own record).
     billing_autopay_card = fields.Char(
         string="AutoPay Card",
         compute="_compute_billing_autopay_card",
         compute_sudo=True,
+        groups="practice_billing.group_billing_user",
         help="The client's saved card AutoPay charges.",
+    )
+    billing_autopay_notice_date = fields.Date(
+        string="Notified Charge Date",
+        copy=False,
+        readonly=True,
+        help="The charge date the client's last AutoPay notice gave (empty: no charge "
+        "announced). Release sends a new notice only when this date has passed or the "
+        "amount changed.",
+    )
+    billing_autopay_notice_amount = fields.Monetary(
+        string="Notified Amount",
+        copy=False,
+        readonly=True,
+        help="The amount the client's last AutoPay notice gave.",
     )
 
     billing_autopay_unanswered = fields.Boolean(
@@ -192,6 +217,7 @@ class AccountMove(models.Model):
         self.filtered(
             lambda m: m.billing_autopay_state in ("scheduled", "failed", "skipped")
         ).sudo().write({"billing_autopay_state": False, "billing_autopay_date": False})
+        self.filtered("billing_autopay_notice_date").sudo()._billing_autopay_forget_notice()
         return result
 
     def _billing_autopay_schedule(self):
@@ -206,15 +232,41 @@ class AccountMove(models.Model):
             if refusal:
                 invoice._billing_autopay_skip(refusal, tell_client=True)
                 continue
-            invoice.write(
-                {
-                    "billing_autopay_state": "scheduled",
-                    "billing_autopay_date": today
-                    + timedelta(days=invoice.company_id.billing_autopay_notice_days),
-                    "billing_autopay_reason": False,
-                }
+            invoice._billing_autopay_announce(
+                today + timedelta(days=invoice.company_id.billing_autopay_notice_days)
             )
-            invoice._billing_autopay_tell_client("practice_billing.mail_template_autopay_notice")
+
+    def _billing_autopay_announce(self, charge_date):
+        """Schedule the charge for ``charge_date`` and email the client the notice, keeping
+        the date and amount it gives (what the client was told)."""
+        self.ensure_one()
+        self.write(
+            {
+                "billing_autopay_state": "scheduled",
+                "billing_autopay_date": charge_date,
+                "billing_autopay_reason": False,
+                "billing_autopay_notice_date": charge_date,
+                "billing_autopay_notice_amount": self.billing_autopay_amount,
+            }
+        )
+        self._billing_autopay_tell_client("practice_billing.mail_template_autopay_notice")
+
+    def _billing_autopay_forget_notice(self):
+        """The client's last notice no longer holds (told otherwise, or the invoice was
+        reset to draft): a charge needs a new one."""
+        self.write({"billing_autopay_notice_date": False, "billing_autopay_notice_amount": 0.0})
+
+    def _billing_autopay_notice_holds(self, today):
+        """Whether the client's last notice announces this very charge: the amount due now,
+        on a date not passed yet (a charge the client was not told of is never made)."""
+        self.ensure_one()
+        return bool(
+            self.billing_autopay_notice_date
+            and self.billing_autopay_notice_date >= today
+            and not self.currency_id.compare_amounts(
+                self.billing_autopay_notice_amount, self.billing_autopay_amount
+            )
+        )
 
     def _billing_autopay_refusal(self):
         """Why the card must not pay this invoice's amount (empty when it may)."""
@@ -248,6 +300,7 @@ class AccountMove(models.Model):
             }
         )
         if tell_client:
+            self._billing_autopay_forget_notice()
             self._billing_autopay_tell_client("practice_billing.mail_template_autopay_skipped")
             self.partner_id._billing_schedule_activity(
                 self,
@@ -294,11 +347,76 @@ class AccountMove(models.Model):
             )
 
     def action_billing_autopay_release(self):
-        """Staff: let AutoPay charge these invoices again, after a new notice to the client."""
+        """Staff: let AutoPay charge these held invoices again. The client is emailed only
+        when what they were told changes: a new notice (and date) unless their last one
+        still holds, or why the card will not pay it."""
         self._billing_autopay_check_staff("practice_billing.group_billing_user")
-        invoices = self.sudo().filtered("billing_autopay_hold")
-        invoices.write({"billing_autopay_hold": False})
-        invoices._billing_autopay_schedule_again()
+        for invoice in self.sudo():
+            refusal = invoice._billing_autopay_release_refusal()
+            if refusal:
+                raise UserError(refusal)
+            invoice.billing_autopay_hold = False
+            invoice._billing_autopay_after_release()
+
+    def _billing_autopay_release_refusal(self):
+        """Why Release makes no sense for this invoice (empty when it does)."""
+        self.ensure_one()
+        if not self.billing_autopay_hold:
+            return self.env._(
+                "%(invoice)s is not held: there is nothing to release.",
+                invoice=self.display_name,
+            )
+        if self.state == "cancel":
+            return self.env._(
+                "%(invoice)s is cancelled: AutoPay never charges it.", invoice=self.display_name
+            )
+        if self.payment_state in SETTLED_PAYMENT_STATES:
+            return self.env._(
+                "%(invoice)s is already paid: AutoPay has nothing to charge.",
+                invoice=self.display_name,
+            )
+        return ""
+
+    def _billing_autopay_after_release(self):
+        """The hold lifted: a draft waits for its posting (which schedules it); a client's
+        paused or ended AutoPay skips it until resumed (which schedules it, with a notice);
+        an amount the card must not pay is skipped (the client told, unless they were told
+        this already); otherwise it is charged on the date of the client's last notice when
+        that still holds, else after a new one (a full set of attempts)."""
+        self.ensure_one()
+        self.write({"billing_autopay_state": False, "billing_autopay_date": False})
+        if self.state != "posted" or not self.company_id.billing_autopay_enabled:
+            return
+        if not (
+            self.partner_id._billing_autopay_active()
+            and self.partner_id._billing_autopay_consented_to(self.company_id)
+        ):
+            self._billing_autopay_skip(
+                self.env._(
+                    "AutoPay is paused, ended or without a card for %(client)s.",
+                    client=self.partner_id.display_name,
+                )
+            )
+            return
+        refusal = self._billing_autopay_refusal()
+        if refusal:
+            told = not self.billing_autopay_notice_date and self.billing_autopay_reason == refusal
+            self._billing_autopay_skip(refusal, tell_client=not told)
+            return
+        today = self.company_id._billing_local_date(fields.Datetime.now())
+        if self._billing_autopay_notice_holds(today):
+            self.write(
+                {
+                    "billing_autopay_state": "scheduled",
+                    "billing_autopay_date": self.billing_autopay_notice_date,
+                    "billing_autopay_reason": False,
+                }
+            )
+            return
+        self.billing_autopay_attempts = 0
+        self._billing_autopay_announce(
+            today + timedelta(days=self.company_id.billing_autopay_notice_days)
+        )
 
     def _billing_autopay_schedule_again(self):
         """Schedule these invoices afresh, as when they were posted: a new notice, a new
@@ -375,24 +493,71 @@ class AccountMove(models.Model):
         """Staff: charge the card now, by the same path (and lock) as the daily job."""
         self._billing_autopay_check_staff("practice_billing.group_billing_manager")
         for invoice in self.sudo():
-            blocker = invoice._billing_autopay_blocker()
-            if blocker:
-                raise UserError(
-                    self.env._(
-                        "%(invoice)s cannot be charged: %(reason)s",
-                        invoice=invoice.name,
-                        reason=blocker,
-                    )
-                )
-            if not invoice._billing_autopay_charge():
+            # Under the lock, so that what is checked is what is charged.
+            if not invoice._billing_autopay_lock():
                 raise UserError(
                     self.env._(
                         "%(invoice)s is being charged right now by the scheduled job; "
                         "reload the invoice in a moment.",
-                        invoice=invoice.name,
+                        invoice=invoice.display_name,
                     )
                 )
+            refusal = invoice._billing_autopay_charge_now_refusal()
+            if refusal:
+                raise UserError(
+                    self.env._(
+                        "%(invoice)s cannot be charged: %(reason)s",
+                        invoice=invoice.display_name,
+                        reason=refusal,
+                    )
+                )
+            invoice._billing_autopay_charge()
         self._billing_autopay_trigger_receipts()
+
+    def _billing_autopay_charge_now_refusal(self):
+        """Why Charge Now must not charge this invoice (empty when it may): it charges
+        only an invoice AutoPay scheduled (its client was told) or is retrying, with no
+        charge waiting for an answer, and nothing the daily job would refuse."""
+        self.ensure_one()
+        if self.state == "draft":
+            return self.env._(
+                "The invoice is a draft. Post it: AutoPay schedules it and emails the notice."
+            )
+        if self.state == "cancel":
+            return self.env._("The invoice is cancelled.")
+        if self.payment_state in SETTLED_PAYMENT_STATES:
+            return self.env._("The invoice is already paid.")
+        transaction = self._billing_autopay_open_transaction()
+        if transaction and transaction.state != "done":  # a done one is settled, not charged
+            if self._billing_autopay_unanswered(transaction):
+                return self._billing_autopay_unanswered_reason(transaction)
+            return self._billing_autopay_waiting_reason(transaction)
+        return self._billing_autopay_state_refusal() or self._billing_autopay_blocker()
+
+    def _billing_autopay_state_refusal(self):
+        """Why the invoice's AutoPay state lets no one charge it (empty when scheduled or
+        retrying)."""
+        state = self.billing_autopay_state
+        if self.billing_autopay_hold or state == "held":
+            return self.env._(
+                "Staff hold it. Release AutoPay first (the client is told before a charge)."
+            )
+        if state == "charged":
+            return self.env._("AutoPay already charged it.")
+        if state == "skipped":
+            return self.env._(
+                "AutoPay skipped it: %(reason)s", reason=self.billing_autopay_reason or ""
+            )
+        if state not in ("scheduled", "failed"):
+            return self.env._(
+                "AutoPay does not charge it: its client was not enrolled in AutoPay when it "
+                "was posted, so no notice was sent."
+            )
+        if not self.company_id.billing_autopay_enabled:
+            return self.env._(
+                "AutoPay is off in %(practice)s (Settings).", practice=self.company_id.name
+            )
+        return ""
 
     # ------------------------------------------------------------------ the daily job
     @api.model
@@ -534,12 +699,30 @@ class AccountMove(models.Model):
     def _billing_autopay_open_transaction(self):
         """The latest transaction of this invoice that charged the card or may still."""
         self.ensure_one()
+        started_since = fields.Datetime.now() - CLIENT_PAYING_WAIT
         return (
             self.sudo()
             .transaction_ids.filtered(
-                lambda tx: tx.state in OPEN_TRANSACTION_STATES and tx.operation != "refund"
+                lambda tx: (
+                    tx.operation != "refund"
+                    and (
+                        tx.state in OPEN_TRANSACTION_STATES
+                        or self._billing_autopay_draft_may_charge(tx, started_since)
+                    )
+                )
             )
             .sorted("id")[-1:]
+        )
+
+    @api.model
+    def _billing_autopay_draft_may_charge(self, transaction, started_since):
+        """Whether a draft ``transaction`` may yet charge the card. AutoPay's own may
+        (offline: committed before the provider is asked, it may have reached it). A
+        payment the client started online is a draft until they submit it on the
+        provider's page: it may while it began after ``started_since``, and is abandoned
+        after that (Odoo never submitted it)."""
+        return transaction.state == "draft" and (
+            transaction.operation == "offline" or transaction.create_date > started_since
         )
 
     def _billing_autopay_blocker(self):
@@ -611,18 +794,17 @@ class AccountMove(models.Model):
     def _billing_autopay_unanswered(self, transaction):
         """Whether ``transaction`` was never answered: still in draft long after it was
         created, so the worker that asked the provider died before the answer came."""
-        return transaction.state == "draft" and transaction.create_date < (
-            fields.Datetime.now() - UNANSWERED_AFTER
+        return (
+            transaction.state == "draft"
+            and transaction.operation == "offline"
+            and transaction.create_date < fields.Datetime.now() - UNANSWERED_AFTER
         )
 
     def _billing_autopay_ask_staff_to_check(self, transaction):
         """An unanswered charge blocks charging the invoice again (the card may have been
         charged): staff are asked, once per transaction, to check it with the provider."""
         self.ensure_one()
-        reason = self.env._(
-            "No answer from the provider to %(reference)s; not charged again until staff check it.",
-            reference=transaction.reference,
-        )
+        reason = self._billing_autopay_unanswered_reason(transaction)
         if self.billing_autopay_reason == reason:
             return
         self.billing_autopay_reason = reason
@@ -651,12 +833,24 @@ class AccountMove(models.Model):
             self.company_id,
         )
 
+    def _billing_autopay_unanswered_reason(self, transaction):
+        return self.env._(
+            "No answer from the provider to %(reference)s; not charged again until staff check it.",
+            reference=transaction.reference,
+        )
+
     def _billing_autopay_unanswered_summary(self, transaction):
         return self.env._(
             "AutoPay: check the unanswered charge %(reference)s", reference=transaction.reference
         )
 
     def _billing_autopay_waiting_reason(self, transaction):
+        if transaction.state == "draft" and transaction.operation != "offline":
+            return self.env._(
+                "The client started paying online (%(reference)s); not charged while that "
+                "payment may still go through (an hour from its start).",
+                reference=transaction.reference,
+            )
         return self.env._(
             "Waiting for the provider's answer to %(reference)s; not charged again meanwhile.",
             reference=transaction.reference,

@@ -4,6 +4,7 @@ from unittest.mock import patch
 
 from freezegun import freeze_time
 
+from odoo import Command
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import new_test_user, tagged
 
@@ -515,3 +516,242 @@ class TestAutopayCharge(PracticeBillingCase, MockEmail, AutopayFixtures):
         self.assertEqual(invoice.billing_autopay_state, "charged")
         self.assertEqual(len(self._transactions(invoice)), 2)
         self.assertEqual(invoice.amount_residual, 0.0)
+
+    # ------------------------------------------------------------------ Charge Now refuses
+    def _charge_now_refused(self, invoice, *reason_parts, day=4):
+        """Charge Now as a manager (the method, as JSON-RPC calls it): refused in words
+        naming the invoice and why, nothing charged."""
+        before = self._transactions(invoice)
+        with (
+            freeze_time(DAY % day),
+            self.mock_mail_gateway(),
+            self.assertRaises(UserError) as refused,
+        ):
+            invoice.with_user(self.billing_manager).action_billing_autopay_charge_now()
+        message = str(refused.exception)
+        self.assertIn(invoice.display_name, message)
+        for part in reason_parts:
+            self.assertIn(part, message)
+        self.assertEqual(self._transactions(invoice), before, "nothing charged")
+        return message
+
+    def test_charge_now_refuses_an_invoice_autopay_never_announced(self):
+        """Marcus enrolled after his invoice was posted: he was never told his card would
+        pay it, so no one may charge it."""
+        self._create_session(self.client_marcus, "2026-11-03 15:00:00")
+        self._bill_november(self.client_jane)
+        invoice = self._invoices_of(self.client_marcus)
+        self.assertFalse(invoice.billing_autopay_state)
+        self._enroll(self.env, self.client_marcus, self.provider)
+        self._charge_now_refused(invoice, "not enrolled in AutoPay when it was posted")
+        self.assertFalse(invoice.billing_autopay_state)
+
+    def test_charge_now_refuses_a_skipped_invoice_even_once_unpaid_again(self):
+        invoice = self._bill_november(self.client_jane)
+        payment = (
+            self.env["account.payment.register"]
+            .with_context(active_model="account.move", active_ids=invoice.ids)
+            .create({"payment_date": "2026-12-02"})
+            ._create_payments()
+        )
+        self._autopay(4)
+        self.assertEqual(invoice.billing_autopay_state, "skipped")
+        payment.action_draft()  # the cheque bounced: the invoice is due again
+        self.assertEqual(invoice.payment_state, "not_paid")
+        self._charge_now_refused(invoice, "AutoPay skipped it", "paid another way")
+
+    def test_charge_now_refuses_in_a_practice_with_autopay_off(self):
+        invoice = self._bill_november(self.client_jane)
+        self.company.billing_autopay_enabled = False
+        self._charge_now_refused(invoice, "AutoPay is off in")
+        self.assertEqual(invoice.billing_autopay_state, "scheduled")
+
+    def test_charge_now_refuses_a_charge_waiting_for_its_answer(self):
+        self.card.demo_simulated_state = "pending"
+        invoice = self._bill_november(self.client_jane)
+        self._autopay(4)
+        transaction = self._transactions(invoice)
+        self.assertEqual(transaction.state, "pending")
+        self._charge_now_refused(invoice, transaction.reference, "Waiting for the provider")
+        self.assertEqual(invoice.billing_autopay_state, "scheduled")
+
+    def test_charge_now_refuses_held_paused_charged_draft_and_cancelled_invoices(self):
+        self._create_session(self.client_marcus, "2026-11-03 15:00:00")
+        invoice = self._bill_november(self.client_jane)
+        invoice.with_user(self.billing_user).action_billing_autopay_hold()
+        self._charge_now_refused(invoice, "Staff hold it", "Release AutoPay")
+        with freeze_time(DAY % 2), self.mock_mail_gateway():
+            invoice.with_user(self.billing_user).action_billing_autopay_release()
+        self.client_jane.with_user(self.billing_user).action_billing_autopay_pause()
+        self._charge_now_refused(invoice, "paused, ended or without a card for Jane Doe")
+        with freeze_time(DAY % 2), self.mock_mail_gateway():
+            self.client_jane.with_user(self.billing_user).action_billing_autopay_resume()
+        with freeze_time(DAY % 2), self.mock_mail_gateway():
+            invoice.with_user(self.billing_manager).action_billing_autopay_charge_now()
+        self.assertEqual(invoice.billing_autopay_state, "charged")
+        self._charge_now_refused(invoice, "already paid")
+        drafted = self._invoices_of(self.client_marcus)
+        self.assertEqual(len(drafted), 1)
+        drafted.button_draft()
+        self._charge_now_refused(drafted, "is a draft", "Post it")
+        drafted.button_cancel()
+        self._charge_now_refused(drafted, "cancelled")
+
+    # ------------------------------------------------------------------ Release
+    def _release(self, invoice, day):
+        with freeze_time(DAY % day), self.mock_mail_gateway():
+            invoice.with_user(self.billing_user).action_billing_autopay_release()
+        return self._mails
+
+    def _hold(self, invoice):
+        invoice.with_user(self.billing_user).action_billing_autopay_hold()
+
+    def test_release_keeps_the_notice_the_client_has_while_it_holds(self):
+        """Told on the 1st "$300 on December 4": held and released on the 2nd and 3rd, the
+        charge is still $300 on the 4th, so the client is not emailed again."""
+        invoice = self._bill_november(self.client_jane)
+        for day in (2, 3):
+            self._hold(invoice)
+            self.assertFalse(self._release(invoice, day), "nothing new to tell the client")
+            self.assertEqual(invoice.billing_autopay_state, "scheduled")
+            self.assertEqual(invoice.billing_autopay_date, date(2026, 12, 4))
+        self._autopay(4)
+        self.assertEqual(invoice.billing_autopay_state, "charged")
+        self.assertEqual(self._transactions(invoice).amount, 300.0)
+
+    def test_release_after_the_amount_changed_sends_a_new_notice_and_date(self):
+        invoice = self._bill_november(self.client_jane)
+        self._hold(invoice)
+        self.env["account.payment.register"].with_context(
+            active_model="account.move", active_ids=invoice.ids
+        ).create({"amount": 100.0, "payment_date": "2026-12-02"})._create_payments()
+        mails = self._release(invoice, 2)
+        notices = self._mails_to(mails, "jane@example.com", "AutoPay will charge")
+        self.assertEqual(len(notices), 1)
+        self.assertIn("$\xa0200.00", notices[0])
+        self.assertIn("12/05/2026", notices[0])
+        self.assertEqual(invoice.billing_autopay_date, date(2026, 12, 5))
+        self.assertFalse(self._release_refused(invoice, "is not held"))
+        self._autopay(4)
+        self.assertFalse(self._transactions(invoice), "not before the new date")
+        self._autopay(5)
+        self.assertEqual(self._transactions(invoice).amount, 200.0)
+
+    def _release_refused(self, invoice, reason_part):
+        with (
+            freeze_time(DAY % 3),
+            self.mock_mail_gateway(),
+            self.assertRaises(UserError) as refused,
+        ):
+            invoice.with_user(self.billing_user).action_billing_autopay_release()
+        self.assertIn(invoice.display_name, str(refused.exception))
+        self.assertIn(reason_part, str(refused.exception))
+        return self._mails
+
+    def test_release_refuses_paid_cancelled_and_unheld_invoices_and_emails_nobody(self):
+        self._create_session(self.client_marcus, "2026-11-03 15:00:00")
+        invoice = self._bill_november(self.client_jane)
+        self.assertFalse(self._release_refused(invoice, "is not held"))
+        self._hold(invoice)
+        self.env["account.payment.register"].with_context(
+            active_model="account.move", active_ids=invoice.ids
+        ).create({"payment_date": "2026-12-02"})._create_payments()
+        self.assertFalse(self._release_refused(invoice, "already paid"))
+        self.assertTrue(invoice.billing_autopay_hold)
+        cancelled = self._invoices_of(self.client_marcus)
+        self.assertEqual(len(cancelled), 1)
+        self._hold(cancelled)
+        cancelled.button_draft()
+        cancelled.button_cancel()
+        self.assertFalse(self._release_refused(cancelled, "cancelled"))
+
+    def test_release_while_the_client_is_paused_waits_for_resume_and_its_notice(self):
+        invoice = self._bill_november(self.client_jane)
+        self._hold(invoice)
+        self.client_jane.with_user(self.billing_user).action_billing_autopay_pause()
+        self.assertFalse(self._release(invoice, 2), "no charge to announce")
+        self.assertEqual(invoice.billing_autopay_state, "skipped")
+        self.assertIn("paused", invoice.billing_autopay_reason)
+        self.assertEqual(len(self._resume(10)), 1, "resuming announces the charge")
+        self.assertEqual(invoice.billing_autopay_date, date(2026, 12, 13))
+
+    def test_release_tells_the_client_a_new_refusal_once(self):
+        invoice = self._bill_november(self.client_jane)
+        self._hold(invoice)
+        self.client_jane.sudo().billing_autopay_limit = 250.0
+        told = self._mails_to(self._release(invoice, 2), "jane@example.com", "another way")
+        self.assertEqual(len(told), 1)
+        self.assertIn("above the AutoPay limit", told[0])
+        self.assertNotIn("HSA/FSA", told[0])
+        self.assertEqual(invoice.billing_autopay_state, "skipped")
+        self._hold(invoice)
+        self.assertFalse(self._release(invoice, 3), "the client was told already")
+        self.assertEqual(invoice.billing_autopay_state, "skipped")
+
+    # ------------------------------------------------------------------ a client's own payment
+    def _client_payment_started(self, invoice, started):
+        """A payment ``invoice``'s client starts online on its portal page (Odoo's demo
+        provider, direct flow), as Odoo's /invoice/transaction route makes it: a draft
+        until the client submits it, created at ``started``."""
+        transaction = self.env["payment.transaction"].create(
+            {
+                "provider_id": self.provider.id,
+                "payment_method_id": self.provider.payment_method_ids[:1].id,
+                "reference": self.env["payment.transaction"]._compute_reference(
+                    "demo", invoice_ids=[Command.set(invoice.ids)]
+                ),
+                "amount": invoice.amount_residual,
+                "currency_id": invoice.currency_id.id,
+                "partner_id": invoice.partner_id.id,
+                "operation": "online_direct",
+                "invoice_ids": [Command.set(invoice.ids)],
+            }
+        )
+        self.env.cr.execute(
+            "UPDATE payment_transaction SET create_date = %s WHERE id = %s",
+            [started, transaction.id],
+        )
+        transaction.invalidate_recordset(["create_date"])
+        return transaction
+
+    def test_a_payment_the_client_abandoned_does_not_hold_up_autopay(self):
+        invoice = self._bill_november(self.client_jane)
+        abandoned = self._client_payment_started(invoice, "2026-12-02 18:00:00")
+        self._autopay(4)
+        self.assertEqual(invoice.billing_autopay_state, "charged")
+        self.assertEqual(invoice.amount_residual, 0.0)
+        charges = self._transactions(invoice) - abandoned
+        self.assertEqual(len(charges), 1)
+        self.assertEqual((charges.operation, charges.state), ("offline", "done"))
+        self.assertEqual(abandoned.state, "draft", "Odoo's, left as it is")
+        self.assertFalse(self._activities(invoice, "unanswered"))
+
+    def test_autopay_waits_an_hour_for_a_payment_the_client_is_making(self):
+        invoice = self._bill_november(self.client_jane)
+        paying = self._client_payment_started(invoice, "2026-12-04 14:30:00")
+        self._autopay(4)  # at 15:00, half an hour after the client began
+        self.assertEqual(self._transactions(invoice), paying, "not charged meanwhile")
+        self.assertEqual(invoice.billing_autopay_state, "scheduled")
+        self.assertIn(paying.reference, invoice.billing_autopay_reason)
+        self.assertIn("started paying online", invoice.billing_autopay_reason)
+        self.assertFalse(self._activities(invoice, "unanswered"))
+        self._autopay(5)  # the client never finished it
+        self.assertEqual(invoice.billing_autopay_state, "charged")
+        self.assertEqual(len(self._transactions(invoice)), 2)
+        self.assertEqual(invoice.amount_residual, 0.0)
+
+    def test_autopays_own_draft_still_waits_for_staff_beside_a_clients_abandoned_one(self):
+        invoice = self._bill_november(self.client_jane)
+        with patch.object(
+            PaymentTransaction, "_send_payment_request", side_effect=TimeoutError("no answer")
+        ):
+            self._autopay(4)
+        unanswered = self._transactions(invoice)
+        self.assertEqual(unanswered.state, "draft")
+        self._client_payment_started(invoice, "2026-12-04 16:00:00")
+        self._autopay(5)
+        self._autopay(6)
+        self.assertEqual(len(self._transactions(invoice)), 2, "AutoPay never charged again")
+        self.assertEqual(invoice.billing_autopay_state, "scheduled")
+        self.assertEqual(len(self._activities(invoice, "unanswered")), 1)
+        self.assertIn(unanswered.reference, invoice.billing_autopay_reason)

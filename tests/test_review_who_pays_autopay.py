@@ -1,6 +1,7 @@
 """An attacker's review of Who pays (#14) and AutoPay (#13): each test is a path someone
 could take to reach data or money that is not theirs, and the answer they must get."""
 
+import json
 import re
 from datetime import date, datetime, timedelta
 
@@ -106,10 +107,11 @@ class TestReviewAutopayStaff(PracticeBillingCase, MockEmail, AutopayFixtures):
             self.assertEqual(invoice.billing_autopay_state, "held")
             invoice.action_billing_autopay_release()
             self.assertEqual(invoice.billing_autopay_state, "scheduled")
+            self.assertEqual(invoice.billing_autopay_date, date(2026, 12, 5))
             invoice.button_draft()
             self.assertFalse(invoice.billing_autopay_state)
         notices = [m for m in self._mails if "AutoPay will charge" in m["subject"]]
-        self.assertEqual(len(notices), 2, "posted, then released")
+        self.assertEqual(len(notices), 1, "posted; released the same day: nothing new to tell")
 
 
 @tagged("-at_install", "post_install")
@@ -378,3 +380,122 @@ class TestReviewWhoPaysPortal(PracticeHttpCase):
                 "res.partner", "write", [self.ray.id], {"billing_responsible_id": self.kim.id}
             )
         self.assertFalse(self.ray.billing_responsible_id)
+
+
+@tagged("-at_install", "post_install")
+class TestReviewAutopayCardOverRpc(PracticeHttpCase, MockEmail, AutopayFixtures):
+    """Pat pays with AutoPay (card 4242); Hal, Pat's father, shares the household, so
+    Odoo's portal shows him the invoices Pat follows that bill no session. Sol is a
+    stranger. The card's digits are billing staff's and, in AutoPay's emails, Pat's."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.company.billing_autopay_enabled = True
+        cls.provider = cls._demo_provider(cls.env, cls.company)
+        household = cls.env["res.partner"].create({"name": "Rivera Household", "is_company": True})
+        cls.pat = cls._portal("pat", "Pat Rivera", parent_id=household.id)
+        cls.hal = cls._portal("hal", "Hal Rivera", parent_id=household.id)
+        cls.sol = cls._portal("sol", "Sol Park")
+        cls._enroll(cls.env, cls.pat, cls.provider)
+        cls.manager = new_test_user(
+            cls.env,
+            login="boss",
+            groups="practice_billing.group_billing_manager,account.group_account_invoice",
+            company_id=cls.company.id,
+        )
+
+    @classmethod
+    def _portal(cls, login, name, **vals):
+        user = new_test_user(
+            cls.env,
+            login=login,
+            name=name,
+            groups="base.group_portal",
+            company_id=cls.company.id,
+            email=f"{login}@example.com",
+        )
+        user.partner_id.write(vals)
+        return user.partner_id
+
+    def _rpc(self, model, method, *args, **kwargs):
+        return self.make_jsonrpc_request(
+            f"/web/dataset/call_kw/{model}/{method}",
+            {"model": model, "method": method, "args": list(args), "kwargs": kwargs},
+        )
+
+    def _post(self, client, amount):
+        with self.mock_mail_gateway():
+            invoice = self._post_invoice(self.env, client, [amount], company=self.company)
+        return invoice, self._mails
+
+    def test_the_card_is_read_by_billing_staff_and_told_to_its_client_alone(self):
+        invoice, mails = self._post(self.pat, 120.0)
+        self.assertEqual(invoice.billing_autopay_state, "scheduled")
+        notices = [m for m in mails if "AutoPay will charge" in m["subject"]]
+        self.assertEqual(len(notices), 1)
+        self.assertIn("pat@example.com", str(notices[0]["email_to"]))
+        self.assertIn("4242", notices[0]["body"], "the client is told which card")
+        self.assertIn("4242", invoice.with_user(self.manager).billing_autopay_card)
+        domain = [("id", "=", invoice.id)]
+        for login, sees_invoice in (("hal", True), ("sol", False), ("pat", True)):
+            self.authenticate(login, login)
+            with self.subTest(login=login):
+                ids = [r["id"] for r in self._rpc("account.move", "search_read", domain, ["id"])]
+                self.assertEqual(ids, invoice.ids if sees_invoice else [], "Odoo's sharing")
+                if login == "pat":
+                    self.assertEqual(self.url_open(invoice.get_portal_url()).status_code, 200)
+                self.assertNotIn("billing_autopay_card", self._rpc("account.move", "fields_get"))
+            for method, args, kwargs in (
+                ("search_read", [domain, ["billing_autopay_card"]], {}),
+                ("read", [invoice.ids, ["billing_autopay_card"]], {}),
+                ("web_read", [invoice.ids], {"specification": {"billing_autopay_card": {}}}),
+                (
+                    "web_search_read",
+                    [domain],
+                    {"specification": {"billing_autopay_card": {}}},
+                ),
+                ("export_data", [invoice.ids, ["billing_autopay_card"]], {}),
+            ):
+                with (
+                    self.subTest(login=login, method=method),
+                    self.assertRaises(JsonRpcException) as refused,
+                ):
+                    self._rpc("account.move", method, *args, **kwargs)
+                self.assertNotIn("4242", str(refused.exception))
+            # A field that is not stored is never grouped nor aggregated: asked, it is left out.
+            groups = self._rpc(
+                "account.move", "read_group", domain, ["billing_autopay_card"], ["partner_id"]
+            )
+            self.assertNotIn("4242", str(groups), login)
+
+    def test_charge_now_over_json_rpc_refuses_an_invoice_never_announced(self):
+        """Sol enrolls after his invoice was posted: a manager's JSON-RPC call of the
+        hidden button must not charge a card for a charge its client was never told of."""
+        invoice, _mails = self._post(self.sol, 90.0)
+        self.assertFalse(invoice.billing_autopay_state)
+        self._enroll(self.env, self.sol, self.provider)
+        self.authenticate("boss", "boss")
+        # As the web client posts it, to read the message the manager is shown.
+        response = self.url_open(
+            "/web/dataset/call_kw/account.move/action_billing_autopay_charge_now",
+            data=json.dumps(
+                {
+                    "jsonrpc": "2.0",
+                    "method": "call",
+                    "params": {
+                        "model": "account.move",
+                        "method": "action_billing_autopay_charge_now",
+                        "args": [invoice.ids],
+                        "kwargs": {},
+                    },
+                }
+            ),
+            headers={"Content-Type": "application/json"},
+        ).json()
+        error = response["error"]["data"]
+        self.assertEqual(error["name"], "odoo.exceptions.UserError")
+        self.assertIn(invoice.name, error["message"])
+        self.assertIn("no notice was sent", error["message"])
+        self.assertFalse(invoice.transaction_ids)
+        self.assertEqual(invoice.payment_state, "not_paid")
