@@ -18,12 +18,12 @@ What, for every report of the database (not only the billing addon's):
   of Odoo's rendering (the overrides of the addons loaded before this one, e.g. account's
   "Original Bills", which prints no HTML at all, and base), its part of that PDF standing in
   for its own wkhtmltopdf process: every addon's rendering runs for every record, as when it
-  is printed alone. Its template is not rendered a second time for that: base only hands the
-  record's HTML to wkhtmltopdf, so it gets a document of one empty article marking the record
-  instead (what base's ``_prepare_html`` reads). A report that does not print one article per
-  record, or a PDF whose markers cannot all be found in order, is printed one record per
-  process instead: nothing is guessed. PDFs the report keeps (attachment_use) are not printed
-  again: Odoo reuses them.
+  is printed alone. Its template is not rendered a second time for that, nor the layout around
+  it: base only hands the record's HTML to wkhtmltopdf, so it gets a stand-in document of one
+  empty article marking the record instead, which is its one body as is. A report that does
+  not print one article per record, or a PDF whose markers cannot all be found in order, is
+  printed one record per process instead: nothing is guessed. PDFs the report keeps
+  (attachment_use) are not printed again: Odoo reuses them.
 - ``_render_pdf_each(report_ref, res_ids)``: {res_id: PDF bytes}, one PDF per record.
 - Templates are told whether the layout's header is printed (``layout_header_printed`` in the
   rendering context), so a document can repeat in its body what the header would have shown
@@ -33,10 +33,10 @@ This piece relies on these private methods of `base` (``ir.actions.report``), ea
 where it is used: ``_render_qweb_pdf_prepare_streams`` (overridden; its {res_id: {"stream",
 "attachment"}} result), ``_pre_render_qweb_pdf`` and ``_prepare_pdf_report_attachment_vals_list``
 (to print one PDF per record as printing does), ``_prepare_html`` (the per-record documents,
-header, footer and paperformat arguments Odoo hands to wkhtmltopdf; it also reads the
-record's article out of the stand-in document), ``_render_qweb_html`` (overridden: the
-stand-in document), ``_run_wkhtmltopdf`` (overridden: called with the one document of one
-record) and ``_get_rendering_context``. It copies none of base's rendering: the layout is
+header, footer and paperformat arguments Odoo hands to wkhtmltopdf; overridden: the
+stand-in document is its record's one body), ``_render_qweb_html`` (overridden: the stand-in
+document), ``_run_wkhtmltopdf`` (overridden: called with the one document of one record) and
+``_get_rendering_context``. It copies none of base's rendering: the layout is
 base's.
 """
 
@@ -225,22 +225,36 @@ class IrActionsReport(models.Model):
         printed = self._render_batch_printed(report_ref)
         ids = [docids] if isinstance(docids, int) else list(docids or [])
         if printed and ids == [printed[1]] and (data or {}).get("report_type") == "pdf":
-            return self._render_batch_placeholder(report_ref, printed[1]), "html"
+            report, res_id, _pdf = printed
+            return self._render_batch_stand_in(report, res_id), "html"
         return super()._render_qweb_html(report_ref, docids, data=data)
 
-    def _render_batch_placeholder(self, report_ref, res_id):
+    @api.model
+    def _render_batch_stand_in(self, report, res_id):
         """The HTML standing in for the record ``res_id``'s when it was printed together:
-        what base's _prepare_html needs (a <main> holding the record's article, marked
-        with data-oe-model and data-oe-id) and nothing to print."""
-        model = self._get_report(report_ref).model
+        what base's _prepare_html reads (a <main> holding the record's article, marked with
+        data-oe-model and data-oe-id) and nothing to print."""
         return (
             Markup(
                 '<!DOCTYPE html><html><body><main><div class="article" data-oe-model="{}" '
                 'data-oe-id="{}"></div></main></body></html>'
             )
-            .format(model, res_id)
+            .format(report.model, res_id)
             .encode()
         )
+
+    def _prepare_html(self, html, report_model=False):
+        """Override of `base` (private): the stand-in of a record printed together (see
+        _render_qweb_html) is its one body, for its record, with no header, footer or
+        paperformat arguments: none of them is printed (_run_wkhtmltopdf gives the record's
+        part of the print together), so the report's layout is not rendered for it."""
+        printed = len(self) == 1 and self._render_batch_printed(self)
+        if printed:
+            report, res_id, _pdf = printed
+            stand_in = self._render_batch_stand_in(report, res_id)
+            if html == stand_in and report_model == report.model:
+                return [stand_in.decode()], [res_id], "", "", {}
+        return super()._prepare_html(html, report_model=report_model)
 
     @api.model
     def _run_wkhtmltopdf(self, bodies, report_ref=False, **kwargs):
@@ -254,9 +268,9 @@ class IrActionsReport(models.Model):
         return super()._run_wkhtmltopdf(bodies, report_ref=report_ref, **kwargs)
 
     def _render_batch_printed(self, report_ref):
-        """(report id, res_id, PDF bytes) of the record of ``report_ref`` being rendered
-        alone after being printed together with others, or None (not that report, or no
-        such rendering)."""
+        """(report, res_id, PDF bytes) of the record of ``report_ref`` being rendered alone
+        after being printed together with others, or None (not that report, or no such
+        rendering)."""
         printed = self.env.context.get(PRINTED_TOGETHER)
         if not printed or not report_ref:
             return None
@@ -267,9 +281,10 @@ class IrActionsReport(models.Model):
         report_id, res_id, pdf = printed
         if not (isinstance(report_id, int) and isinstance(res_id, int) and isinstance(pdf, bytes)):
             return None
-        if self._get_report(report_ref).id != report_id:
+        report = self._get_report(report_ref)
+        if report.id != report_id:
             return None
-        return printed
+        return report, res_id, pdf
 
     def _render_batch_printed_pdf(self, bodies, report_ref):
         """The PDF printed together for the record ``bodies`` print, or None: only for one
@@ -278,13 +293,12 @@ class IrActionsReport(models.Model):
         printed = self._render_batch_printed(report_ref)
         if not printed or len(bodies) != 1:
             return None
-        _report_id, res_id, pdf = printed
+        report, res_id, pdf = printed
         articles = lxml.html.document_fromstring(bodies[0]).xpath(ARTICLE)
         printing = [
             (article.get("data-oe-model"), article.get("data-oe-id")) for article in articles
         ]
-        model = self._get_report(report_ref).model
-        return pdf if printing == [(model, str(res_id))] else None
+        return pdf if printing == [(report.model, str(res_id))] else None
 
     def _render_batch_as_one_document(self, report_ref, res_ids, data=None):
         """Print several records of one report as a single HTML document, one wkhtmltopdf.

@@ -165,11 +165,24 @@ class TestReportRendering(PracticeHttpCase):
 
     def test_printed_together_each_template_rendered_once(self):
         """The records printed together are rendered once, together: going alone through
-        the rest of the rendering afterwards renders no record's template again (that HTML
-        would only be thrown away), and each still gets its own PDF."""
-        with self._template_renders(INVOICES) as renders, wkhtmltopdf_runs(self.env) as runs:
+        the rest of the rendering afterwards renders no record's template again, nor the
+        layout around it (that HTML would only be thrown away), and each still gets its own
+        PDF."""
+        prepare_html = BaseReport._prepare_html
+        laid_out = []
+
+        def counted(report, html, report_model=False):
+            laid_out.append(report_model)
+            return prepare_html(report, html, report_model=report_model)
+
+        with (
+            self._template_renders(INVOICES) as renders,
+            wkhtmltopdf_runs(self.env) as runs,
+            patch.object(BaseReport, "_prepare_html", counted),
+        ):
             pdfs = self.Report._render_pdf_each(INVOICES, self.invoices.ids)
         self.assertEqual(renders, [self.invoices.ids], "one rendering for the three")
+        self.assertEqual(laid_out, ["account.move"], "the layout once, for the one document")
         self.assertEqual(len(runs), 1, f"one wkhtmltopdf for three invoices: {runs}")
         self.assertEqual(list(pdfs), self.invoices.ids)
         for invoice in self.invoices:
