@@ -18,9 +18,12 @@ What, for every report of the database (not only the billing addon's):
   of Odoo's rendering (the overrides of the addons loaded before this one, e.g. account's
   "Original Bills", which prints no HTML at all, and base), its part of that PDF standing in
   for its own wkhtmltopdf process: every addon's rendering runs for every record, as when it
-  is printed alone. A report that does not print one article per record, or a PDF whose
-  markers cannot all be found in order, is printed one record per process instead: nothing
-  is guessed. PDFs the report keeps (attachment_use) are not printed again: Odoo reuses them.
+  is printed alone. Its template is not rendered a second time for that, nor the layout around
+  it: base only hands the record's HTML to wkhtmltopdf, so it gets a stand-in document of one
+  empty article marking the record instead, which is its one body as is. A report that does
+  not print one article per record, or a PDF whose markers cannot all be found in order, is
+  printed one record per process instead: nothing is guessed. PDFs the report keeps
+  (attachment_use) are not printed again: Odoo reuses them.
 - ``_render_pdf_each(report_ref, res_ids)``: {res_id: PDF bytes}, one PDF per record.
 - Templates are told whether the layout's header is printed (``layout_header_printed`` in the
   rendering context), so a document can repeat in its body what the header would have shown
@@ -30,9 +33,11 @@ This piece relies on these private methods of `base` (``ir.actions.report``), ea
 where it is used: ``_render_qweb_pdf_prepare_streams`` (overridden; its {res_id: {"stream",
 "attachment"}} result), ``_pre_render_qweb_pdf`` and ``_prepare_pdf_report_attachment_vals_list``
 (to print one PDF per record as printing does), ``_prepare_html`` (the per-record documents,
-header, footer and paperformat arguments Odoo hands to wkhtmltopdf), ``_run_wkhtmltopdf``
-(overridden: called with the one document of one record) and ``_get_rendering_context``. It
-copies none of base's rendering: the layout is base's.
+header, footer and paperformat arguments Odoo hands to wkhtmltopdf; overridden: the
+stand-in document is its record's one body), ``_render_qweb_html`` (overridden: the stand-in
+document), ``_run_wkhtmltopdf`` (overridden: called with the one document of one record) and
+``_get_rendering_context``. It copies none of base's rendering: the layout is
+base's.
 """
 
 import functools
@@ -42,6 +47,7 @@ import logging
 import subprocess
 
 import lxml.html
+from markupsafe import Markup
 
 from odoo import api, models
 from odoo.exceptions import UserError
@@ -141,7 +147,8 @@ class IrActionsReport(models.Model):
         The records are printed together first; then each record goes alone through the
         rest of the rendering (the overrides of addons loaded before this one, and base,
         which reuses a PDF the report keeps), its part of that print standing in for its own
-        wkhtmltopdf process (see _run_wkhtmltopdf). Returns base's {res_id: {"stream",
+        wkhtmltopdf process (see _run_wkhtmltopdf) and its template not rendered again (see
+        _render_qweb_html). Returns base's {res_id: {"stream",
         "attachment"}}, in the order of ``res_ids``. Ids given twice are base's own case.
         """
         if (
@@ -209,6 +216,47 @@ class IrActionsReport(models.Model):
         return self.with_context(**{PRINTED_TOGETHER: printed})
 
     @api.model
+    def _render_qweb_html(self, report_ref, docids, data=None):
+        """Override of `base`: a record rendered alone after being printed together with
+        others (see _render_qweb_pdf_prepare_streams) is not rendered again. Base only cuts
+        that HTML into the record's article (_prepare_html) and hands it to
+        _run_wkhtmltopdf, which gives the record its part of the print together instead: it
+        gets a document holding one empty article marking the record, as base reads it."""
+        printed = self._render_batch_printed(report_ref)
+        ids = [docids] if isinstance(docids, int) else list(docids or [])
+        if printed and ids == [printed[1]] and (data or {}).get("report_type") == "pdf":
+            report, res_id, _pdf = printed
+            return self._render_batch_stand_in(report, res_id), "html"
+        return super()._render_qweb_html(report_ref, docids, data=data)
+
+    @api.model
+    def _render_batch_stand_in(self, report, res_id):
+        """The HTML standing in for the record ``res_id``'s when it was printed together:
+        what base's _prepare_html reads (a <main> holding the record's article, marked with
+        data-oe-model and data-oe-id) and nothing to print."""
+        return (
+            Markup(
+                '<!DOCTYPE html><html><body><main><div class="article" data-oe-model="{}" '
+                'data-oe-id="{}"></div></main></body></html>'
+            )
+            .format(report.model, res_id)
+            .encode()
+        )
+
+    def _prepare_html(self, html, report_model=False):
+        """Override of `base` (private): the stand-in of a record printed together (see
+        _render_qweb_html) is its one body, for its record, with no header, footer or
+        paperformat arguments: none of them is printed (_run_wkhtmltopdf gives the record's
+        part of the print together), so the report's layout is not rendered for it."""
+        printed = len(self) == 1 and self._render_batch_printed(self)
+        if printed:
+            report, res_id, _pdf = printed
+            stand_in = self._render_batch_stand_in(report, res_id)
+            if html == stand_in and report_model == report.model:
+                return [stand_in.decode()], [res_id], "", "", {}
+        return super()._prepare_html(html, report_model=report_model)
+
+    @api.model
     def _run_wkhtmltopdf(self, bodies, report_ref=False, **kwargs):
         """Override of `base` (private): a record rendered alone after being printed
         together with others (see _render_qweb_pdf_prepare_streams) gets its part of that
@@ -219,12 +267,12 @@ class IrActionsReport(models.Model):
             return printed
         return super()._run_wkhtmltopdf(bodies, report_ref=report_ref, **kwargs)
 
-    def _render_batch_printed_pdf(self, bodies, report_ref):
-        """The PDF printed together for the record ``bodies`` print, or None: only for one
-        body, of the report printed together, holding that record's article alone (another
-        print made meanwhile, of another report or record, runs wkhtmltopdf)."""
+    def _render_batch_printed(self, report_ref):
+        """(report, res_id, PDF bytes) of the record of ``report_ref`` being rendered alone
+        after being printed together with others, or None (not that report, or no such
+        rendering)."""
         printed = self.env.context.get(PRINTED_TOGETHER)
-        if not printed or len(bodies) != 1 or not report_ref:
+        if not printed or not report_ref:
             return None
         # A context can come from a request (/report/...?context=, RPC): only the tuple
         # _render_batch_with_printed made counts (JSON cannot carry bytes).
@@ -236,6 +284,16 @@ class IrActionsReport(models.Model):
         report = self._get_report(report_ref)
         if report.id != report_id:
             return None
+        return report, res_id, pdf
+
+    def _render_batch_printed_pdf(self, bodies, report_ref):
+        """The PDF printed together for the record ``bodies`` print, or None: only for one
+        body, of the report printed together, holding that record's article alone (another
+        print made meanwhile, of another report or record, runs wkhtmltopdf)."""
+        printed = self._render_batch_printed(report_ref)
+        if not printed or len(bodies) != 1:
+            return None
+        report, res_id, pdf = printed
         articles = lxml.html.document_fromstring(bodies[0]).xpath(ARTICLE)
         printing = [
             (article.get("data-oe-model"), article.get("data-oe-id")) for article in articles

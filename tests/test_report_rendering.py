@@ -1,4 +1,5 @@
 import io
+from contextlib import contextmanager
 from datetime import date, datetime
 from unittest.mock import patch
 
@@ -18,12 +19,13 @@ from odoo.addons.practice_billing.models.ir_actions_report_batch import (
 from odoo.addons.practice_billing.models.ir_actions_report_styles import ASSET_STYLESHEET
 
 from .common import PracticeHttpCase
-from .pdf import wkhtmltopdf_runs
+from .pdf import kept_pdf, wkhtmltopdf_runs
 
 INVOICES = "account.account_invoices"  # account's report: the rendering is not billing's
 # account's "Original Bills": its own override of the rendering returns each bill's original PDF.
 ORIGINAL_BILLS = "account.action_account_original_vendor_bill"
 CLIENT_LIST = "practice_billing.test_client_list"
+STATEMENTS = "practice_billing.action_report_statement"
 PRACTICE_STREET = "12 Elm Street"  # the practice's address (PracticeHttpCase)
 
 
@@ -144,6 +146,76 @@ class TestReportRendering(PracticeHttpCase):
         positions = [text.find(invoice.name) for invoice in ordered]
         self.assertNotIn(-1, positions)
         self.assertEqual(positions, sorted(positions))
+
+    @contextmanager
+    def _template_renders(self, report_ref):
+        """Collect the records of each rendering of the report's QWeb template inside the
+        block (counted in `base`'s _render_template, below every override)."""
+        template = self.env.ref(report_ref).report_name
+        render_template = BaseReport._render_template
+        renders = []
+
+        def counted(report, name, values=None):
+            if name == template:
+                renders.append(list(values["doc_ids"]))
+            return render_template(report, name, values)
+
+        with patch.object(BaseReport, "_render_template", counted):
+            yield renders
+
+    def test_printed_together_each_template_rendered_once(self):
+        """The records printed together are rendered once, together: going alone through
+        the rest of the rendering afterwards renders no record's template again, nor the
+        layout around it (that HTML would only be thrown away), and each still gets its own
+        PDF."""
+        prepare_html = BaseReport._prepare_html
+        laid_out = []
+
+        def counted(report, html, report_model=False):
+            laid_out.append(report_model)
+            return prepare_html(report, html, report_model=report_model)
+
+        with (
+            self._template_renders(INVOICES) as renders,
+            wkhtmltopdf_runs(self.env) as runs,
+            patch.object(BaseReport, "_prepare_html", counted),
+        ):
+            pdfs = self.Report._render_pdf_each(INVOICES, self.invoices.ids)
+        self.assertEqual(renders, [self.invoices.ids], "one rendering for the three")
+        self.assertEqual(laid_out, ["account.move"], "the layout once, for the one document")
+        self.assertEqual(len(runs), 1, f"one wkhtmltopdf for three invoices: {runs}")
+        self.assertEqual(list(pdfs), self.invoices.ids)
+        for invoice in self.invoices:
+            text, _fonts = self._pdf_text(pdfs[invoice.id], f"once-{invoice.id}.pdf")
+            self._assert_only(text, invoice, invoice.name)
+
+    def test_printed_together_once_and_kept_per_record(self):
+        """A report that keeps its PDFs (statements, attachment_use): printed together and
+        rendered once, each record's PDF is kept on its own, and is its own."""
+        self.company.billing_auto_statement = True
+        clients = [
+            self._client_with_sessions(name, f"{name.split()[0].lower()}@example.com", "manual")
+            for name in ("Jane Doe", "Marcus Reed", "Lena Ortiz")
+        ]
+        self.env["practice.billing.run"]._run_due_period(self.company, datetime.now())
+        statements = self.env["practice.statement"].search(
+            [("partner_id", "in", [client.id for client in clients])], order="id"
+        )
+        self.assertEqual(len(statements), 3)
+        for statement in statements:  # kept when issued: printed again only without
+            kept_pdf(statement).unlink()
+        with self._template_renders(STATEMENTS) as renders, wkhtmltopdf_runs(self.env) as runs:
+            pdfs = self.Report._render_pdf_each(STATEMENTS, statements.ids)
+        self.assertEqual(renders, [statements.ids], "one rendering for the three")
+        self.assertEqual(len(runs), 1, f"one wkhtmltopdf for three statements: {runs}")
+        for statement in statements:
+            kept = kept_pdf(statement)
+            self.assertTrue(kept, f"{statement.partner_id.name}'s statement kept")
+            self.assertEqual(kept.raw, pdfs[statement.id])
+            text, _fonts = self._pdf_text(kept.raw, f"kept-{statement.id}.pdf")
+            self.assertIn(statement.partner_id.name, text)
+            for other in statements - statement:
+                self.assertNotIn(other.partner_id.name, text, f"{other.partner_id.name}")
 
     def test_original_bills_of_several_bills_print_each_original(self):
         """account prints "Original Bills" in its own override of the rendering, which sits
