@@ -1,7 +1,5 @@
 import logging
 
-import psycopg2
-
 from odoo import api, models
 
 _logger = logging.getLogger(__name__)
@@ -49,14 +47,9 @@ class AccountMoveSend(models.AbstractModel):
         other invoices of the batch go out."""
         if move.billing_delivery_state != "pending":
             return super()._get_default_sending_settings(move, from_cron, **custom_settings)
-        # No savepoint: making the email reads and renders, and a template's error is
-        # Python's, which leaves the transaction usable (a savepoint per invoice flushed
-        # every pending write of the batch, one invoice at a time). A database error is
-        # the whole job's, retried by Odoo's cron, never this invoice's fault.
         try:
-            return super()._get_default_sending_settings(move, from_cron, **custom_settings)
-        except psycopg2.Error:
-            raise
+            with self.env.cr.savepoint():
+                return super()._get_default_sending_settings(move, from_cron, **custom_settings)
         except Exception as error:  # reported on the invoice, see above
             _logger.warning("Invoice %s: email not prepared: %s", move.id, error)
             move._billing_delivery_failed(
