@@ -727,7 +727,10 @@ class AccountMove(models.Model):
         again), else another payment of the invoice that may still go through (waited for,
         never settled as AutoPay's)."""
         self.ensure_one()
-        return self._billing_autopay_own_open_transaction() or self._billing_autopay_other_payment()
+        return (
+            self._billing_autopay_own_open_transaction()
+            or self._billing_autopay_other_payment_in_flight()
+        )
 
     def _billing_autopay_own_open_transaction(self):
         """AutoPay's last charge of this invoice if it charged the card or may still."""
@@ -750,7 +753,7 @@ class AccountMove(models.Model):
             lambda tx: tx.operation != "refund"
         )
 
-    def _billing_autopay_other_payment(self):
+    def _billing_autopay_other_payment_in_flight(self):
         """The latest payment of this invoice AutoPay did not make that may still go
         through: unanswered by the provider yet (pending, authorized), or a draft that may
         charge (_billing_autopay_draft_may_charge)."""
