@@ -2,7 +2,7 @@
     "name": "Practice Billing",
     "summary": "Monthly billing for therapy and private practices: sessions from the calendar "
     "become one invoice per client, with superbills, statements and delivery.",
-    "version": "18.0.1.2.0",
+    "version": "18.0.1.3.0",
     "category": "Accounting/Accounting",
     "author": "Practice Billing",
     "website": "https://github.com/practice-billing/practice_billing",

@@ -16,10 +16,14 @@ AUTOPAY_STATES = [
     ("held", "Held"),
     ("skipped", "Skipped"),
 ]
-# A transaction in one of these states has charged the card, or may still: the invoice is
-# never charged again while one exists (payment.transaction's states). A draft one too when
-# it is AutoPay's own, or a payment the client is making now (_billing_autopay_open_transaction).
+# AutoPay's own charge (billing_autopay_transaction_id) in one of these states has charged the
+# card, or may still: it is settled, the invoice never charged again (payment.transaction's
+# states). A draft one too (_billing_autopay_draft_may_charge).
 OPEN_TRANSACTION_STATES = ("pending", "authorized", "done")
+# Another payment of the invoice (the client's online payment, staff's Register Payment with
+# the card) in one of these states may still go through: AutoPay waits for it. A done one has
+# paid what it paid: Odoo's post-processing makes its payment, AutoPay charges what is left.
+IN_FLIGHT_TRANSACTION_STATES = ("pending", "authorized")
 # Session fees an HSA/FSA card refuses (calendar.event.billing_attendance).
 HSA_EXCLUDED_ATTENDANCE = ("late_cancel", "no_show")
 # Invoices AutoPay leaves alone: paid, being paid, or reversed by a credit note.
@@ -45,6 +49,7 @@ AUTOPAY_MOVE_FIELDS = {
     "billing_autopay_reason",
     "billing_autopay_notice_date",
     "billing_autopay_notice_amount",
+    "billing_autopay_transaction_id",
 }
 
 
@@ -54,8 +59,11 @@ class AccountMove(models.Model):
     Posting an invoice of an enrolled client schedules it (and emails the notice); the daily
     job ``_cron_billing_autopay`` charges what is due through Odoo's own offline payment
     transactions, which create, post and reconcile the payment. Each charge is made exactly
-    once: the invoice row is locked, and a transaction that charged or may have charged it
-    (OPEN_TRANSACTION_STATES) is settled instead of charging again.
+    once: the invoice row is locked, and AutoPay's own transaction (the invoice's
+    ``billing_autopay_transaction_id``) that charged or may have charged it
+    (OPEN_TRANSACTION_STATES) is settled instead of charging again. Other payments of the
+    invoice (the client's online payment, staff's payment with the same card) are never taken
+    for AutoPay's: AutoPay waits while one may still go through, and charges what they left.
     """
 
     _inherit = "account.move"
@@ -121,6 +129,17 @@ class AccountMove(models.Model):
         help="The amount the client's last AutoPay notice gave.",
     )
 
+    # AutoPay's charges are told from other payments of the invoice by this link, not by the
+    # transaction's operation: staff's Register Payment with the saved card is "offline" too.
+    billing_autopay_transaction_id = fields.Many2one(
+        "payment.transaction",
+        string="AutoPay Charge",
+        copy=False,
+        readonly=True,
+        index="btree_not_null",
+        groups="practice_billing.group_billing_user",
+        help="The last charge of the client's card AutoPay made for this invoice.",
+    )
     billing_autopay_unanswered = fields.Boolean(
         string="AutoPay Charge Unanswered",
         compute="_compute_billing_autopay_unanswered",
@@ -170,7 +189,7 @@ class AccountMove(models.Model):
         for invoice in self:
             invoice.billing_autopay_card = invoice.partner_id.billing_autopay_token_id.display_name
 
-    @api.depends("transaction_ids.state")
+    @api.depends("transaction_ids.state", "billing_autopay_transaction_id.state")
     def _compute_billing_autopay_unanswered(self):
         for invoice in self:
             transaction = invoice._billing_autopay_open_transaction()
@@ -502,6 +521,7 @@ class AccountMove(models.Model):
                         invoice=invoice.display_name,
                     )
                 )
+            invoice._billing_autopay_post_process_other_payments()
             refusal = invoice._billing_autopay_charge_now_refusal()
             if refusal:
                 raise UserError(
@@ -654,15 +674,20 @@ class AccountMove(models.Model):
         return invoices
 
     def _billing_autopay_prepare(self, to_settle, to_send):
-        """Under the lock: an invoice with a transaction that charged it or may still goes
-        to ``to_settle`` (one never answered to staff); one that may be charged gets its
-        transaction, in ``to_send``; any other is skipped, with the reason."""
+        """Under the lock, once Odoo has post-processed the invoice's other confirmed
+        payments: an invoice with a charge of AutoPay's that charged it or may still goes
+        to ``to_settle`` (one never answered to staff); one with another payment that may
+        still go through waits for it (the note says which); one that may be charged gets
+        its transaction, in ``to_send``; any other is skipped, with the reason."""
         self.ensure_one()
+        self._billing_autopay_post_process_other_payments()
         transaction = self._billing_autopay_open_transaction()
         if transaction and self._billing_autopay_unanswered(transaction):
             self._billing_autopay_ask_staff_to_check(transaction)
-        elif transaction:
+        elif self._billing_autopay_is_own(transaction):
             to_settle[self] = transaction
+        elif transaction:
+            self._billing_autopay_note_waiting(transaction)
         elif blocker := self._billing_autopay_blocker():
             self._billing_autopay_skip(blocker)
         else:
@@ -697,30 +722,73 @@ class AccountMove(models.Model):
         return locked
 
     def _billing_autopay_open_transaction(self):
-        """The latest transaction of this invoice that charged the card or may still."""
+        """The transaction that stops AutoPay charging this invoice now (empty when none):
+        AutoPay's own charge that charged the card or may still (settled, never charged
+        again), else another payment of the invoice that may still go through (waited for,
+        never settled as AutoPay's)."""
         self.ensure_one()
+        return (
+            self._billing_autopay_own_open_transaction()
+            or self._billing_autopay_other_payment_in_flight()
+        )
+
+    def _billing_autopay_own_open_transaction(self):
+        """AutoPay's last charge of this invoice if it charged the card or may still."""
+        transaction = self.sudo().billing_autopay_transaction_id
+        if transaction.state in OPEN_TRANSACTION_STATES or self._billing_autopay_draft_may_charge(
+            transaction, fields.Datetime.now() - CLIENT_PAYING_WAIT
+        ):
+            return transaction
+        return transaction.browse()
+
+    def _billing_autopay_is_own(self, transaction):
+        """Whether ``transaction`` is AutoPay's charge of this invoice (not a payment the
+        client or staff made, even with the same card)."""
+        return bool(transaction) and transaction == self.sudo().billing_autopay_transaction_id
+
+    def _billing_autopay_other_payments(self):
+        """The invoice's transactions AutoPay did not make, refunds aside."""
+        invoice = self.sudo()
+        return (invoice.transaction_ids - invoice.billing_autopay_transaction_id).filtered(
+            lambda tx: tx.operation != "refund"
+        )
+
+    def _billing_autopay_other_payment_in_flight(self):
+        """The latest payment of this invoice AutoPay did not make that may still go
+        through: unanswered by the provider yet (pending, authorized), or a draft that may
+        charge (_billing_autopay_draft_may_charge)."""
         started_since = fields.Datetime.now() - CLIENT_PAYING_WAIT
         return (
-            self.sudo()
-            .transaction_ids.filtered(
+            self._billing_autopay_other_payments()
+            .filtered(
                 lambda tx: (
-                    tx.operation != "refund"
-                    and (
-                        tx.state in OPEN_TRANSACTION_STATES
-                        or self._billing_autopay_draft_may_charge(tx, started_since)
-                    )
+                    tx.state in IN_FLIGHT_TRANSACTION_STATES
+                    or self._billing_autopay_draft_may_charge(tx, started_since)
                 )
             )
             .sorted("id")[-1:]
         )
 
+    def _billing_autopay_post_process_other_payments(self):
+        """Under the lock: have Odoo post-process the invoice's other payments the provider
+        confirmed, as its own job (payment.transaction._cron_post_process) would soon, so
+        that their payment is made and reconciled and the amount due, which AutoPay
+        charges, is what they left. A payment made twice is refused by Odoo's own check
+        (the transaction's payment), and a worker racing on it fails on its row."""
+        confirmed = self._billing_autopay_other_payments().filtered(
+            lambda tx: tx.state == "done" and not tx.is_post_processed
+        )
+        if confirmed:
+            confirmed._post_process()
+
     @api.model
     def _billing_autopay_draft_may_charge(self, transaction, started_since):
-        """Whether a draft ``transaction`` may yet charge the card. AutoPay's own may
-        (offline: committed before the provider is asked, it may have reached it). A
-        payment the client started online is a draft until they submit it on the
-        provider's page: it may while it began after ``started_since``, and is abandoned
-        after that (Odoo never submitted it)."""
+        """Whether a draft ``transaction`` may yet charge the card. An offline one may
+        (AutoPay's: committed before the provider is asked, it may have reached it; one
+        AutoPay made before it kept its link is taken as such). A payment the client
+        started online is a draft until they submit it on the provider's page: it may
+        while it began after ``started_since``, and is abandoned after that (Odoo never
+        submitted it)."""
         return transaction.state == "draft" and (
             transaction.operation == "offline" or transaction.create_date > started_since
         )
@@ -777,19 +845,32 @@ class AccountMove(models.Model):
             )
         )
         # Writing the invoice row with the transaction is what makes a worker that read the
-        # invoice before this commit fail on its lock rather than charge it again.
-        self.billing_autopay_attempts += 1
+        # invoice before this commit fail on its lock rather than charge it again; the link
+        # tells AutoPay's charge from the invoice's other payments ever after.
+        self.write(
+            {
+                "billing_autopay_transaction_id": transaction.id,
+                "billing_autopay_attempts": self.billing_autopay_attempts + 1,
+            }
+        )
         return transaction
 
     def _billing_autopay_settle(self, transaction):
-        """Apply the provider's answer: paid, waiting, or declined."""
+        """Apply the provider's answer to AutoPay's own charge ``transaction``: paid,
+        waiting, or declined."""
         self.ensure_one()
         if transaction.state == "done":
             self._billing_autopay_charged(transaction)
         elif transaction.state in ("error", "cancel"):
             self._billing_autopay_declined(transaction)
-        elif self.billing_autopay_reason != self._billing_autopay_waiting_reason(transaction):
-            self.billing_autopay_reason = self._billing_autopay_waiting_reason(transaction)
+        else:
+            self._billing_autopay_note_waiting(transaction)
+
+    def _billing_autopay_note_waiting(self, transaction):
+        """Say on the invoice which transaction AutoPay waits for (once, not every run)."""
+        reason = self._billing_autopay_waiting_reason(transaction)
+        if self.billing_autopay_reason != reason:
+            self.billing_autopay_reason = reason
 
     def _billing_autopay_unanswered(self, transaction):
         """Whether ``transaction`` was never answered: still in draft long after it was
@@ -845,6 +926,11 @@ class AccountMove(models.Model):
         )
 
     def _billing_autopay_waiting_reason(self, transaction):
+        if self._billing_autopay_is_own(transaction):
+            return self.env._(
+                "Waiting for the provider's answer to %(reference)s; not charged again meanwhile.",
+                reference=transaction.reference,
+            )
         if transaction.state == "draft" and transaction.operation != "offline":
             return self.env._(
                 "The client started paying online (%(reference)s); not charged while that "
@@ -852,7 +938,9 @@ class AccountMove(models.Model):
                 reference=transaction.reference,
             )
         return self.env._(
-            "Waiting for the provider's answer to %(reference)s; not charged again meanwhile.",
+            "Another payment of this invoice, %(reference)s, is waiting for the provider's "
+            "answer; not charged while it may go through (AutoPay then charges what it "
+            "left).",
             reference=transaction.reference,
         )
 
@@ -936,17 +1024,24 @@ class AccountMove(models.Model):
         ``company`` not sent yet (Odoo's is_sent): a receipt missed by a crash goes with the
         next run. The PDFs of a batch are printed together, in one wkhtmltopdf process."""
         # As the system, in the payments' practice: receipts are the job's work, not a user's.
-        Payment = self.env["account.payment"].sudo().with_company(company)
-        payments = Payment.search(
-            [
-                ("company_id", "=", company.id),
-                ("is_sent", "=", False),
-                ("state", "in", ("in_process", "paid")),
-                ("payment_transaction_id.operation", "=", "offline"),
-                ("payment_transaction_id.invoice_ids.billing_autopay_state", "=", "charged"),
-            ],
-            order="id",
+        # AutoPay's own charges only: another payment of the invoice (staff's, with the same
+        # card) is not AutoPay's to tell the client of.
+        charged = (
+            self.sudo()
+            .with_company(company)
+            .search(
+                [
+                    ("company_id", "=", company.id),
+                    ("billing_autopay_state", "=", "charged"),
+                    ("billing_autopay_transaction_id.payment_id.is_sent", "=", False),
+                ]
+            )
         )
+        payments = (
+            charged.billing_autopay_transaction_id.payment_id.filtered(
+                lambda p: not p.is_sent and p.state in ("in_process", "paid")
+            )
+        ).sorted("id")
         for start in range(0, len(payments), RECEIPT_BATCH):
             self._billing_autopay_send_receipt_batch(payments[start : start + RECEIPT_BATCH])
             self._billing_autopay_commit()
