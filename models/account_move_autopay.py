@@ -287,6 +287,26 @@ class AccountMove(models.Model):
             )
         )
 
+    def _billing_autopay_above_notice(self):
+        """Why this charge is not the one the client was told of (empty when it is): more
+        than their last notice said (a payment cancelled since, e.g. a bounced cheque), or
+        no notice at all. Such a charge is announced anew, never made."""
+        self.ensure_one()
+        if not self.billing_autopay_notice_date:
+            return self.env._("The client has no notice of this charge.")
+        if (
+            self.currency_id.compare_amounts(
+                self.billing_autopay_amount, self.billing_autopay_notice_amount
+            )
+            > 0
+        ):
+            return self.env._(
+                "%(amount)s is due, more than the %(notified)s the client was told.",
+                amount=self._billing_autopay_money(self.billing_autopay_amount),
+                notified=self._billing_autopay_money(self.billing_autopay_notice_amount),
+            )
+        return ""
+
     def _billing_autopay_refusal(self):
         """Why the card must not pay this invoice's amount (empty when it may)."""
         self.ensure_one()
@@ -552,7 +572,11 @@ class AccountMove(models.Model):
             if self._billing_autopay_unanswered(transaction):
                 return self._billing_autopay_unanswered_reason(transaction)
             return self._billing_autopay_waiting_reason(transaction)
-        return self._billing_autopay_state_refusal() or self._billing_autopay_blocker()
+        return (
+            self._billing_autopay_state_refusal()
+            or self._billing_autopay_blocker()
+            or self._billing_autopay_above_notice()
+        )
 
     def _billing_autopay_state_refusal(self):
         """Why the invoice's AutoPay state lets no one charge it (empty when scheduled or
@@ -690,6 +714,11 @@ class AccountMove(models.Model):
             self._billing_autopay_note_waiting(transaction)
         elif blocker := self._billing_autopay_blocker():
             self._billing_autopay_skip(blocker)
+        elif self._billing_autopay_above_notice():
+            today = self.company_id._billing_local_date(fields.Datetime.now())
+            self._billing_autopay_announce(
+                today + timedelta(days=self.company_id.billing_autopay_notice_days)
+            )
         else:
             to_send[self] = self._billing_autopay_create_transaction()
 

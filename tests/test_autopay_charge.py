@@ -755,3 +755,33 @@ class TestAutopayCharge(PracticeBillingCase, MockEmail, AutopayFixtures):
         self.assertEqual(invoice.billing_autopay_state, "scheduled")
         self.assertEqual(len(self._activities(invoice, "unanswered")), 1)
         self.assertIn(unanswered.reference, invoice.billing_autopay_reason)
+
+    def test_never_charges_more_than_the_notice_said(self):
+        """Told "$200 on December 5" after a $100 cheque; the cheque bounces (staff cancel its
+        payment): $300 is due again, but the client was told $200. AutoPay does not charge
+        $300 on the 5th without telling them: it sends a new notice first."""
+        invoice = self._bill_november(self.client_jane)
+        self._hold(invoice)
+        payment = (
+            self.env["account.payment.register"]
+            .with_context(active_model="account.move", active_ids=invoice.ids)
+            .create({"amount": 100.0, "payment_date": "2026-12-02"})
+            ._create_payments()
+        )
+        self._release(invoice, 2)
+        self.assertEqual(invoice.billing_autopay_notice_amount, 200.0)
+        payment.action_draft()
+        payment.action_cancel()
+        self.assertEqual(invoice.amount_residual, 300.0)
+        self._charge_now_refused(invoice, "$\xa0300.00", "more than the $\xa0200.00", day=3)
+        mails = self._autopay(5)
+        self.assertFalse(
+            self._transactions(invoice).filtered(lambda tx: tx.amount > 200.0),
+            "never more than the client was told",
+        )
+        notices = self._mails_to(mails, "jane@example.com", "AutoPay will charge")
+        self.assertEqual(len(notices), 1, "a new notice instead")
+        self.assertIn("$\xa0300.00", notices[0])
+        self.assertEqual(invoice.billing_autopay_date, date(2026, 12, 8))
+        self._autopay(8)
+        self.assertEqual(self._transactions(invoice).amount, 300.0)
