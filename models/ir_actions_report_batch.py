@@ -44,6 +44,7 @@ import functools
 import io
 import itertools
 import logging
+import secrets
 import subprocess
 
 import lxml.html
@@ -322,7 +323,10 @@ class IrActionsReport(models.Model):
         if html_ids != list(res_ids):
             return None, None
         # Each record's page is read as the requesting user, not as the report (sudo).
-        markers = [self._render_batch_marker_url(report.model, res_id) for res_id in res_ids]
+        # A token of this print in every marker: a link in a document's own HTML (terms
+        # typed by staff) cannot point where the next record starts.
+        token = secrets.token_hex(8)
+        markers = [self._render_batch_marker_url(report.model, res_id, token) for res_id in res_ids]
         # Depends on `base` (private): _run_wkhtmltopdf, called as base's
         # _render_qweb_pdf_prepare_streams calls it.
         pdf = self._run_wkhtmltopdf(
@@ -351,11 +355,12 @@ class IrActionsReport(models.Model):
             page_break.addnext(article)
         return lxml.html.tostring(documents[0], encoding="unicode", doctype="<!DOCTYPE html>")
 
-    def _render_batch_marker_url(self, model, res_id):
-        """Where a record's marker link points: its page (portal or back end)."""
+    def _render_batch_marker_url(self, model, res_id, token):
+        """Where a record's marker link points: its page (portal or back end), with the
+        print's ``token`` (unguessable: see _render_batch_as_one_document)."""
         record = self.env[model].browse(int(res_id))
         path = getattr(record, "access_url", None) or f"/odoo/{model}/{record.id}"
-        return f"{record.get_base_url()}{path}#report-record-{model}-{record.id}"
+        return f"{record.get_base_url()}{path}#report-record-{model}-{record.id}-{token}"
 
     @api.model
     def _render_batch_split_pdf(self, pdf, markers):

@@ -278,6 +278,24 @@ class TestReportRendering(PracticeHttpCase):
         )
         self.assertIsNone(self.Report._render_batch_split_pdf(pdf, markers[::-1]), "out of order")
 
+    def test_a_link_in_a_document_cannot_move_where_the_next_record_starts(self):
+        """A document's own HTML (terms staff type on an invoice) may hold links: one to the
+        next record's page, where the print cut the PDF before, must not make a record's
+        PDF start on the page of another (kept PDFs would keep the wrong pages)."""
+        first, second = self.invoices[:2]
+        # The second invoice's page, as anyone can write it.
+        forged = (
+            f"{second.get_base_url()}{second.access_url}#report-record-account.move-{second.id}"
+        )
+        filler = "".join(f"<p>Term {n} of this agreement.</p>" for n in range(120))
+        first.narration = f'{filler}<p><a href="{forged}">Last term of {first.name}</a></p>'
+        pdfs = self.Report._render_pdf_each(INVOICES, self.invoices.ids)
+        first_text, _fonts = self._pdf_text(pdfs[first.id], "forged-first.pdf")
+        second_text, _fonts = self._pdf_text(pdfs[second.id], "forged-second.pdf")
+        self.assertIn(f"Last term of {first.name}", first_text)
+        self.assertNotIn("Term 119 of this agreement", second_text)
+        self._assert_only(second_text, second, second.name)
+
     def test_a_report_without_one_article_per_record_prints_one_by_one(self):
         """Another addon's report may not mark its records: nothing breaks, nothing mixes."""
         self.env["ir.ui.view"].create(
