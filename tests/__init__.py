@@ -35,3 +35,4 @@ from . import test_background_jobs
 from . import test_generate
 from . import test_responsible_party
 from . import test_review_who_pays_autopay
+from . import test_sending_executors
