@@ -231,6 +231,29 @@ class TestTwoExecutors(BaseCase):
 
         self._assert_each_sent_once(invoice_ids)
 
+    def test_an_execution_that_saw_invoices_just_sent_leaves_them(self):
+        """An execution whose transaction began before the other executor committed its
+        batch still sees that batch waiting: it must not send it again, nor fail."""
+        invoice_ids = self._hand_over(5)
+        with self.registry.cursor() as late:
+            late.execute("SELECT count(*) FROM account_move")  # its snapshot: all waiting
+            with self.registry.cursor() as cr:
+                self._execute(PRACTICE_JOB, cr)
+            self.assertEqual(len(self._waiting()), 5 - self.BATCH)
+            self._execute(ODOO_JOB, late)
+            late.execute(
+                "SELECT count(*) FROM ir_cron_trigger t JOIN ir_model_data d "
+                "ON d.res_id = t.cron_id AND d.model = 'ir.cron' "
+                "WHERE d.module = 'account' AND d.name = 'ir_cron_account_move_send' "
+                "AND t.id > %s",
+                [self.last_trigger],
+            )
+            self.assertTrue(late.fetchone()[0], "Odoo's job is called again for the rest")
+
+        self._race(ODOO_JOB, PRACTICE_JOB)
+
+        self._assert_each_sent_once(invoice_ids)
+
     def test_invoices_handed_over_while_a_batch_sends(self):
         first = self._hand_over(4)
         holding, release, errors = threading.Event(), threading.Event(), []
