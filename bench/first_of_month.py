@@ -11,8 +11,9 @@ a fresh database without demo data and runs this script. The script:
    ports, as production runs it;
 3. the practice's 1st: turns on the practice's automatic invoicing and triggers the
    scheduled billing job; Odoo's scheduler does everything else (the run, the invoices'
-   sending, the mail queue). Timed from the trigger until the SMTP server has accepted an
-   email with its PDF for each of the N "month" clients;
+   sending by two jobs side by side, Odoo's "Send invoices automatically" and "Practice
+   Billing: send invoices", the mail queue). Timed from the trigger until the SMTP server
+   has accepted an email with its PDF for each of the N "month" clients;
 4. the baseline, plain Odoo: the N waiting invoices sent with Odoo's Send & Print for many
    invoices (``account.move.send.batch.wizard``, as staff would), which Odoo's own "Send
    invoices automatically" job sends, 20 per execution. That job queues the emails for
@@ -266,14 +267,21 @@ class Server:
         return os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
 
     def log_counts(self, since):
-        """(wkhtmltopdf processes, executions of Odoo's sending job) logged after ``since``
-        (Odoo logs a warning per wkhtmltopdf process with Debian's build: unpatched Qt)."""
+        """(wkhtmltopdf processes, executions of the sending jobs: Odoo's and the
+        practice's "Practice Billing: send invoices") logged after ``since`` (Odoo logs a
+        warning per wkhtmltopdf process with Debian's build: unpatched Qt)."""
         with open(self.log_path, encoding="utf-8", errors="replace") as log:
             log.seek(since)
             text = log.read()
         return (
             len(re.findall(r"ir_actions_report: wkhtmltopdf", text)),
-            len(re.findall(r"Job 'Send invoices automatically' \(\d+\) done", text)),
+            len(
+                re.findall(
+                    r"Job '(?:Send invoices automatically|Practice Billing: send invoices)' "
+                    r"\(\d+\) done",
+                    text,
+                )
+            ),
         )
 
     def processes(self):

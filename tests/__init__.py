@@ -36,3 +36,4 @@ from . import test_generate
 from . import test_responsible_party
 from . import test_review_who_pays_autopay
 from . import test_autopay_other_payments
+from . import test_sending_executors
