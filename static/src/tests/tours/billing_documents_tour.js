@@ -56,6 +56,13 @@ registry.category("web_tour.tours").add("practice_billing_documents_tour", {
             trigger: `.o_filter_menu .o_item_option:contains('${lastMonth()}')`,
             run: "click",
         },
+        // Ticks made before the list reloads for the date filter would be lost with its rows:
+        // close the menu, wait for both filters' facets, then for the two rows.
+        { content: "Close the filters", trigger: ".o_searchview_dropdown_toggler", run: "click" },
+        {
+            content: "Superbills of last month",
+            trigger: `.o_searchview_facet:contains('Superbills') ~ .o_searchview_facet:contains('${lastMonth()}'), .o_searchview_facet:contains('${lastMonth()}') ~ .o_searchview_facet:contains('Superbills')`,
+        },
         { content: "Two superbills are listed", trigger: rows(2) },
         { content: "Tick the first", trigger: ".o_data_row:nth-child(1) .o_list_record_selector input", run: "click" },
         { content: "Tick the second", trigger: ".o_data_row:nth-child(2) .o_list_record_selector input", run: "click" },
