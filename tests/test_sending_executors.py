@@ -6,11 +6,11 @@ from unittest.mock import patch
 from aiosmtpd.controller import Controller
 
 from odoo import SUPERUSER_ID, Command, api
-from odoo.modules.registry import Registry
-from odoo.tests import BaseCase, get_db_name, tagged
+from odoo.tests import tagged
 
 from odoo.addons.practice_billing.models.account_move import AccountMove
 
+from .common import ConcurrencyCase
 from .test_delivery_batches import Inbox, free_port
 
 CONTEXT = {"no_mail_to_attendees": True, "tracking_disable": True}
@@ -19,22 +19,17 @@ PRACTICE_JOB = "practice_billing.ir_cron_billing_send_invoices"
 
 
 @tagged("-at_install", "post_install")
-class TestTwoExecutors(BaseCase):
+class TestTwoExecutors(ConcurrencyCase):
     """The practice's 1st on two cron workers (issue #15): Odoo's "Send invoices
     automatically" and "Practice Billing: send invoices" send the invoices the billing run
     handed over at the same time, each a batch of its own, every invoice exactly once.
 
     Real transactions on connections of their own, committed, as two cron workers run
-    them (a TransactionCase shares one transaction); everything committed is deleted by
-    tearDown. Each executor runs its job's server action as ir.cron does (emails queued,
-    not sent), with real PDFs."""
+    them (a TransactionCase shares one transaction); everything committed is deleted after
+    each test (ConcurrencyCase). Each executor runs its job's server action as ir.cron does
+    (emails queued, not sent), with real PDFs."""
 
     BATCH = 2  # invoices per execution: several batches for each executor
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.registry = Registry(get_db_name())
 
     def setUp(self):
         super().setUp()
@@ -45,7 +40,6 @@ class TestTwoExecutors(BaseCase):
         self.client_ids, self.invoice_ids, self.customer_ids = [], [], []
         with self.registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, CONTEXT)
-            self.admin_id = env.ref("base.user_admin").id
             self.company_id = env.ref("base.main_company").id
             cr.execute("SELECT coalesce(max(id), 0) FROM ir_cron_trigger")
             [self.last_trigger] = cr.fetchone()
@@ -59,7 +53,6 @@ class TestTwoExecutors(BaseCase):
                 }
             )
             self.service_id = service.id
-        self.addCleanup(self._delete_committed)
         self.inbox = Inbox()
         controller = Controller(self.inbox, hostname="127.0.0.1", port=free_port())
         controller.start()
@@ -342,34 +335,3 @@ class TestTwoExecutors(BaseCase):
         self._race(ODOO_JOB, PRACTICE_JOB)
 
         self._assert_each_sent_once(practice + self.customer_ids)
-
-    # ------------------------------------------------------------------ clean-up
-    def _delete_committed(self):
-        with self.registry.cursor() as cr:
-            env = api.Environment(cr, SUPERUSER_ID, CONTEXT)
-            invoices = env["account.move"].browse(self.invoice_ids + self.customer_ids).exists()
-            messages = env["mail.message"].search(
-                [
-                    "|",
-                    "&",
-                    ("model", "=", "account.move"),
-                    ("res_id", "in", invoices.ids),
-                    "&",
-                    ("model", "=", "res.partner"),
-                    ("res_id", "in", self.client_ids),
-                ]
-            )
-            env["mail.mail"].search([("mail_message_id", "in", messages.ids)]).unlink()
-            messages.unlink()
-            env["ir.attachment"].search(
-                [("res_model", "=", "account.move"), ("res_id", "in", invoices.ids)]
-            ).unlink()
-            runs = invoices.billing_run_id
-            invoices.filtered(lambda m: m.state == "posted").button_draft()
-            invoices.with_context(force_delete=True).unlink()
-            runs.unlink()
-            env["calendar.event"].search([("billing_client_id", "in", self.client_ids)]).unlink()
-            env["res.partner"].browse(self.client_ids).unlink()
-            env["product.product"].browse(self.service_id).unlink()
-            env["ir.mail_server"].browse(self.mail_server_id).unlink()
-            cr.execute("DELETE FROM ir_cron_trigger WHERE id > %s", [self.last_trigger])
