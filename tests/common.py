@@ -221,6 +221,28 @@ class PracticeHttpCase(PracticeFixtures, PdfChecks, HttpCase):
         cls.env.user.company_ids |= company
         return company
 
+    @classmethod
+    def _portal_client(cls, login, name, **partner_vals):
+        """A portal user of the practice (password = login); returns its contact, with
+        ``partner_vals`` written on it (a household as parent_id, say)."""
+        user = new_test_user(
+            cls.env,
+            login=login,
+            name=name,
+            groups="base.group_portal",
+            company_id=cls.company.id,
+            email=f"{login}@example.com",
+        )
+        user.partner_id.write(partner_vals)
+        return user.partner_id
+
+    def _rpc(self, model, method, *args, **kwargs):
+        """A JSON-RPC call_kw as the logged-in user, as the web client makes it."""
+        return self.make_jsonrpc_request(
+            f"/web/dataset/call_kw/{model}/{method}",
+            {"model": model, "method": method, "args": list(args), "kwargs": kwargs},
+        )
+
     def _admin_works_here(self):
         """The database's administrator, who tours log in as, works in this practice."""
         self.env.ref("base.user_admin").write(

@@ -262,8 +262,8 @@ class TestReviewWhoPaysPortal(PracticeHttpCase):
     def setUpClass(cls):
         super().setUpClass()
         cls._record_provider_identifiers()
-        cls.kim = cls._portal("kim", "Kim Hart")
-        cls.ray = cls._portal("ray", "Ray Hart")
+        cls.kim = cls._portal_client("kim", "Kim Hart")
+        cls.ray = cls._portal_client("ray", "Ray Hart")
         cls.leo = cls._create_client("Leo Hart")
         cls._record_insurance(cls.leo, member_id="M-Leo")
         cls.leo.write(
@@ -297,23 +297,6 @@ class TestReviewWhoPaysPortal(PracticeHttpCase):
         cls.invoice.action_post()
         cls.superbill = cls.env["practice.superbill"]._generate(cls.leo, month, end, cls.company)
         assert cls.superbill.state == "issued", cls.superbill.missing_info
-
-    @classmethod
-    def _portal(cls, login, name):
-        return new_test_user(
-            cls.env,
-            login=login,
-            name=name,
-            groups="base.group_portal",
-            company_id=cls.company.id,
-            email=f"{login}@example.com",
-        ).partner_id
-
-    def _rpc(self, model, method, *args, **kwargs):
-        return self.make_jsonrpc_request(
-            f"/web/dataset/call_kw/{model}/{method}",
-            {"model": model, "method": method, "args": list(args), "kwargs": kwargs},
-        )
 
     def _status(self, url):
         return self.url_open(url, allow_redirects=False).status_code
@@ -394,34 +377,15 @@ class TestReviewAutopayCardOverRpc(PracticeHttpCase, MockEmail, AutopayFixtures)
         cls.company.billing_autopay_enabled = True
         cls.provider = cls._demo_provider(cls.env, cls.company)
         household = cls.env["res.partner"].create({"name": "Rivera Household", "is_company": True})
-        cls.pat = cls._portal("pat", "Pat Rivera", parent_id=household.id)
-        cls.hal = cls._portal("hal", "Hal Rivera", parent_id=household.id)
-        cls.sol = cls._portal("sol", "Sol Park")
+        cls.pat = cls._portal_client("pat", "Pat Rivera", parent_id=household.id)
+        cls.hal = cls._portal_client("hal", "Hal Rivera", parent_id=household.id)
+        cls.sol = cls._portal_client("sol", "Sol Park")
         cls._enroll(cls.env, cls.pat, cls.provider)
         cls.manager = new_test_user(
             cls.env,
             login="boss",
             groups="practice_billing.group_billing_manager,account.group_account_invoice",
             company_id=cls.company.id,
-        )
-
-    @classmethod
-    def _portal(cls, login, name, **vals):
-        user = new_test_user(
-            cls.env,
-            login=login,
-            name=name,
-            groups="base.group_portal",
-            company_id=cls.company.id,
-            email=f"{login}@example.com",
-        )
-        user.partner_id.write(vals)
-        return user.partner_id
-
-    def _rpc(self, model, method, *args, **kwargs):
-        return self.make_jsonrpc_request(
-            f"/web/dataset/call_kw/{model}/{method}",
-            {"model": model, "method": method, "args": list(args), "kwargs": kwargs},
         )
 
     def _post(self, client, amount):
